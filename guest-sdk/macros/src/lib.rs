@@ -1,0 +1,1 @@
+//! Macros for guest-sdk (in progress).

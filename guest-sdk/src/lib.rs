@@ -1,0 +1,1 @@
+//! Eddy guest SDK (in progress).

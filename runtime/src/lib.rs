@@ -1,0 +1,2 @@
+//! Eddy runtime.
+pub mod plugin { pub mod bindings; }
