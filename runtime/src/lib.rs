@@ -1,2 +1,21 @@
-//! Eddy runtime.
-pub mod plugin { pub mod bindings; }
+//! # Eddy
+//!
+//! A WebAssembly-extensible event processing runtime. The host (this crate) owns storage,
+//! subscriptions and replay; user logic — filters, handlers and reducers — runs as sandboxed,
+//! deterministic WebAssembly components written against the WIT contract in `wit/`.
+//!
+//! ## Map of the crate
+//!
+//! Grouped by the data flow of one event:
+//!
+//! - [`event`] — the CloudEvents 1.0 envelope, its validation, stream [`event::Position`]s,
+//!   JSON Lines files and type patterns.
+//! - [`plugin`] — the WebAssembly host: one engine, components loaded and checked against
+//!   their world, a deterministic sandbox with fuel and memory limits, and typed calls.
+//! - [`replay`] — folding a file of events through a plugin (`eddy replay`).
+//! - [`cli`] — the `eddy` command line.
+
+pub mod cli;
+pub mod event;
+pub mod plugin;
+pub mod replay;

@@ -1,0 +1,2 @@
+//! The WebAssembly plugin host.
+pub mod bindings;

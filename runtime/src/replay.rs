@@ -1,0 +1,1 @@
+//! Replay: folding events through a plugin.
