@@ -1,2 +1,30 @@
 //! The WebAssembly plugin host.
+//!
+//! A plugin is a component implementing one world of `wit/plugin.wit`. The flow:
+//! [`PluginEngine::load`] compiles it (cached on disk by content hash), links it against a
+//! sandbox that grants nothing, and detects its world; [`PluginInstance`] instantiates it with
+//! a configuration and [`Limits`], and offers typed calls — [`PluginInstance::filter`],
+//! [`PluginInstance::handle`], [`PluginInstance::init`] and [`PluginInstance::apply`] — over
+//! an [`EventBatch`]. Whatever the plugin does, a call returns: a trap, an endless loop or a
+//! memory bomb becomes a [`CallError`] naming the plugin and the limit.
+
 pub mod bindings;
+mod convert;
+mod determinism;
+mod engine;
+mod error;
+mod instance;
+mod kind;
+mod limits;
+mod loader;
+mod output;
+mod sandbox;
+
+pub use convert::{Emitted, EventBatch};
+pub use engine::{EngineOptions, PluginEngine};
+pub use error::{BatchFailure, CallError, LoadError};
+pub use instance::PluginInstance;
+pub use kind::{CallForm, PluginKind, World};
+pub use limits::Limits;
+pub use loader::Plugin;
+pub use sandbox::PluginConfig;

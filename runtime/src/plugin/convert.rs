@@ -1,0 +1,133 @@
+//! Converting between the host's events and the WIT records plugins see.
+
+use sha2::{Digest, Sha256};
+
+use super::bindings::types;
+use super::determinism::EventStamp;
+use crate::event::{CloudEvent, Data, EventError, EventTime, Position};
+
+/// Events ready to be handed to a plugin: the WIT records plus what the deterministic
+/// environment needs to know about each.
+#[derive(Debug, Clone, Default)]
+pub struct EventBatch {
+    pub(crate) events: Vec<types::Event>,
+    pub(crate) stamps: Vec<EventStamp>,
+}
+
+impl EventBatch {
+    /// An empty batch with room for `capacity` events.
+    pub fn with_capacity(capacity: usize) -> Self {
+        Self {
+            events: Vec::with_capacity(capacity),
+            stamps: Vec::with_capacity(capacity),
+        }
+    }
+
+    /// Adds an event read from `stream` at `position`.
+    pub fn push(&mut self, event: &CloudEvent, stream: &str, position: Position) {
+        self.stamps.push(EventStamp::new(
+            &event.id,
+            event.time.as_ref().map(EventTime::unix_nanos),
+        ));
+        self.events.push(types::Event {
+            id: event.id.clone(),
+            source: event.source.clone(),
+            type_: event.ty.clone(),
+            specversion: event.specversion.clone(),
+            subject: event.subject.clone(),
+            time: event.time.as_ref().map(|t| t.as_str().to_string()),
+            datacontenttype: event.datacontenttype.clone(),
+            dataschema: event.dataschema.clone(),
+            data: event.data.as_ref().map(|d| d.as_bytes().to_vec()),
+            extensions: event
+                .extensions
+                .iter()
+                .map(|(k, v)| (k.clone(), v.to_string()))
+                .collect(),
+            stream: stream.to_string(),
+            position: position.to_string(),
+        });
+    }
+
+    /// How many events the batch holds.
+    pub fn len(&self) -> usize {
+        self.events.len()
+    }
+
+    /// Whether the batch is empty.
+    pub fn is_empty(&self) -> bool {
+        self.events.is_empty()
+    }
+
+    /// Removes every event, keeping the allocation.
+    pub fn clear(&mut self) {
+        self.events.clear();
+        self.stamps.clear();
+    }
+}
+
+/// An event a handler emitted, ready to publish: its target stream and the full CloudEvent.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Emitted {
+    /// The stream to publish to.
+    pub stream: String,
+    /// The event, with its derived id.
+    pub event: CloudEvent,
+}
+
+/// Turns a handler's output into a CloudEvent.
+///
+/// The id is derived from the plugin, the input event and the output's index, so a retried
+/// handler emits the same ids and the store deduplicates them. The time is the input's time.
+pub(crate) fn emitted_event(
+    plugin: &str,
+    input: &types::Event,
+    index: usize,
+    out: types::OutgoingEvent,
+) -> Result<Emitted, EventError> {
+    let mut hasher = Sha256::new();
+    for part in [plugin, &input.source, &input.id] {
+        hasher.update(part.as_bytes());
+        hasher.update([0]);
+    }
+    hasher.update((index as u64).to_be_bytes());
+    let id = hex::encode(&hasher.finalize()[..16]);
+    if out.stream.is_empty() {
+        return Err(EventError::field(
+            "stream",
+            "an emitted event needs a target stream",
+        ));
+    }
+    let mut event = CloudEvent::new(
+        id,
+        out.source
+            .unwrap_or_else(|| format!("eddy://plugin/{plugin}")),
+        out.type_,
+    );
+    event.subject = out.subject;
+    event.time = match &input.time {
+        Some(time) => Some(EventTime::parse(time).map_err(|p| EventError::field("time", p))?),
+        None => None,
+    };
+    event.dataschema = out.dataschema;
+    if let Some(bytes) = out.data {
+        let content_type = out
+            .datacontenttype
+            .clone()
+            .unwrap_or_else(|| "application/json".to_string());
+        event.data = Some(Data::from_bytes(bytes, Some(&content_type))?);
+        event.datacontenttype = Some(content_type);
+    } else {
+        event.datacontenttype = out.datacontenttype;
+    }
+    for (name, value) in out.extensions {
+        event
+            .extensions
+            .insert(name, crate::event::ExtensionValue::String(value));
+    }
+    event.validate()?;
+    Ok(Emitted {
+        stream: out.stream,
+        event,
+    })
+}

@@ -1,0 +1,160 @@
+//! The per-instance host state: WASI with nothing granted, the deterministic environment,
+//! limits, and the `eddy:plugin` host imports (log, config, batch-context).
+
+use std::collections::BTreeMap;
+use std::sync::Arc;
+
+use wasmtime::StoreContextMut;
+use wasmtime::component::{HasSelf, ResourceTable};
+use wasmtime_wasi::{WasiCtx, WasiCtxView, WasiView};
+
+use super::bindings::{config, log, types};
+use super::determinism::{
+    EventContext, EventMonotonicClock, EventRandom, EventStamp, EventWallClock,
+};
+use super::limits::{Limits, MemoryLimiter};
+use super::output::LogOutput;
+
+/// A plugin's configuration: string keys and values, fixed for the life of an instance.
+pub type PluginConfig = BTreeMap<String, String>;
+
+/// Everything one plugin instance's store holds.
+pub(crate) struct Sandbox {
+    wasi: WasiCtx,
+    table: ResourceTable,
+    pub(crate) limiter: MemoryLimiter,
+    config: Arc<PluginConfig>,
+    context: Arc<EventContext>,
+    /// The events of the batch in flight, for `enter-event`.
+    batch: Vec<EventStamp>,
+    /// The next index `enter-event` may enter: indices only move forward, so a plugin cannot
+    /// refill its fuel by entering the same event again.
+    next_index: usize,
+    fuel_per_event: u64,
+    plugin: Arc<str>,
+}
+
+impl Sandbox {
+    /// A sandbox with no filesystem, network, environment or arguments; clocks and randomness
+    /// follow the current event.
+    pub(crate) fn new(plugin: Arc<str>, config: Arc<PluginConfig>, limits: &Limits) -> Self {
+        let context = EventContext::new();
+        let wasi = WasiCtx::builder()
+            .wall_clock(EventWallClock(context.clone()))
+            .monotonic_clock(EventMonotonicClock(context.clone()))
+            .secure_random(EventRandom(context.clone()))
+            .insecure_random(EventRandom(context.clone()))
+            .insecure_random_seed(u128::from(EventStamp::OUTSIDE.seed))
+            .stdout(LogOutput::new(plugin.clone(), "stdout"))
+            .stderr(LogOutput::new(plugin.clone(), "stderr"))
+            .allow_tcp(false)
+            .allow_udp(false)
+            .allow_ip_name_lookup(false)
+            .build();
+        Self {
+            wasi,
+            table: ResourceTable::new(),
+            limiter: MemoryLimiter::new(limits.memory_bytes()),
+            config,
+            context,
+            batch: Vec::new(),
+            next_index: 0,
+            fuel_per_event: limits.fuel,
+            plugin,
+        }
+    }
+
+    /// Makes one event current (per-event calls).
+    pub(crate) fn enter(&mut self, stamp: EventStamp) {
+        self.batch.clear();
+        self.next_index = 0;
+        self.context.enter(stamp);
+    }
+
+    /// Prepares a batched call: the clock starts at the first event, `enter-event` moves on.
+    pub(crate) fn begin_batch(&mut self, stamps: &[EventStamp]) {
+        self.batch.clear();
+        self.batch.extend_from_slice(stamps);
+        self.next_index = 0;
+        self.context
+            .enter(stamps.first().copied().unwrap_or(EventStamp::OUTSIDE));
+    }
+
+    /// Outside any event (e.g. `init`).
+    pub(crate) fn leave(&mut self) {
+        self.enter(EventStamp::OUTSIDE);
+    }
+
+    pub(crate) fn fuel_per_event(&self) -> u64 {
+        self.fuel_per_event
+    }
+}
+
+impl WasiView for Sandbox {
+    fn ctx(&mut self) -> WasiCtxView<'_> {
+        WasiCtxView {
+            ctx: &mut self.wasi,
+            table: &mut self.table,
+        }
+    }
+}
+
+impl log::Host for Sandbox {
+    fn log(&mut self, level: log::Level, message: String) {
+        let plugin = &*self.plugin;
+        let message = &message[..message.len().min(8 * 1024)];
+        match level {
+            log::Level::Trace => tracing::trace!(target: "eddy::plugin", plugin, "{message}"),
+            log::Level::Debug => tracing::debug!(target: "eddy::plugin", plugin, "{message}"),
+            log::Level::Info => tracing::info!(target: "eddy::plugin", plugin, "{message}"),
+            log::Level::Warn => tracing::warn!(target: "eddy::plugin", plugin, "{message}"),
+            log::Level::Error => tracing::error!(target: "eddy::plugin", plugin, "{message}"),
+        }
+    }
+}
+
+impl config::Host for Sandbox {
+    fn get(&mut self, key: String) -> Option<String> {
+        self.config.get(&key).cloned()
+    }
+
+    fn get_all(&mut self) -> Vec<(String, String)> {
+        self.config
+            .iter()
+            .map(|(k, v)| (k.clone(), v.clone()))
+            .collect()
+    }
+}
+
+/// `batch-context.enter-event`, linked by hand because it needs the store: entering an event
+/// refills the fuel budget for that event.
+fn enter_event(mut store: StoreContextMut<'_, Sandbox>, index: u32) {
+    let sandbox = store.data_mut();
+    let index = index as usize;
+    if index < sandbox.next_index || index >= sandbox.batch.len() {
+        return;
+    }
+    sandbox.next_index = index + 1;
+    sandbox.context.enter(sandbox.batch[index]);
+    let fuel = sandbox.fuel_per_event;
+    // Refilling per event makes running out of fuel independent of the batch size.
+    let _ = store.set_fuel(fuel);
+}
+
+impl types::Host for Sandbox {}
+
+/// Adds the `eddy:plugin` host interfaces to a linker.
+pub(crate) fn add_to_linker(
+    linker: &mut wasmtime::component::Linker<Sandbox>,
+) -> wasmtime::Result<()> {
+    log::add_to_linker::<Sandbox, HasSelf<Sandbox>>(linker, |s| s)?;
+    config::add_to_linker::<Sandbox, HasSelf<Sandbox>>(linker, |s| s)?;
+    linker
+        .instance("eddy:plugin/batch-context@0.1.0")?
+        .func_wrap("enter-event", |store, (index,): (u32,)| {
+            enter_event(store, index);
+            Ok(())
+        })?;
+    types::add_to_linker::<Sandbox, HasSelf<Sandbox>>(linker, |s| s)?;
+    Ok(())
+}
