@@ -5,6 +5,7 @@ use std::process::ExitCode;
 use clap::{Parser, Subcommand};
 
 mod replay;
+mod test;
 
 /// Eddy: a WebAssembly-extensible event processing runtime.
 #[derive(Debug, Parser)]
@@ -18,6 +19,8 @@ struct Cli {
 enum Command {
     /// Fold a file of events through a plugin and print the result.
     Replay(replay::ReplayArgs),
+    /// Run golden-state test cases: events, a reducer, and the states they must give.
+    Test(test::TestArgs),
 }
 
 /// Runs the command line and returns the process exit code.
@@ -26,6 +29,7 @@ pub fn main() -> ExitCode {
     let cli = Cli::parse();
     let outcome = match cli.command {
         Command::Replay(args) => replay::run(args),
+        Command::Test(args) => test::run(args),
     };
     match outcome {
         Ok(code) => code,

@@ -41,6 +41,14 @@ pub struct ReplayArgs {
     /// Memory limit of the plugin instance, in MiB.
     #[arg(long, default_value_t = Limits::default().memory_mb)]
     memory_mb: u64,
+    /// Shadow replay: also fold the events through this (older) reducer and report, per
+    /// subject, whether the final states match and where they first diverge. Exits 1 when any
+    /// subject differs.
+    #[arg(long, value_name = "OLD.wasm")]
+    compare: Option<PathBuf>,
+    /// With --compare: print the comparison as JSON.
+    #[arg(long, requires = "compare")]
+    json: bool,
 }
 
 fn parse_key_value(text: &str) -> Result<(String, String), String> {
@@ -54,13 +62,19 @@ fn parse_key_value(text: &str) -> Result<(String, String), String> {
 pub fn run(args: ReplayArgs) -> anyhow::Result<ExitCode> {
     let engine = PluginEngine::new(&EngineOptions::with_default_cache())?;
     let plugin = engine.load_file(&args.plugin)?;
-    let config: PluginConfig = args.config.into_iter().collect();
+    let config: PluginConfig = args.config.iter().cloned().collect();
     let limits = Limits {
         fuel: args.fuel,
         memory_mb: args.memory_mb,
     };
-    let mut instance = PluginInstance::new(&plugin, config, limits)?;
+    let mut instance = PluginInstance::new(&plugin, config.clone(), limits)?;
+    if let Some(old_path) = &args.compare {
+        let old = engine.load_file(old_path)?;
+        let old_instance = PluginInstance::new(&old, config, limits)?;
+        return compare(&args, instance, old_instance);
+    }
 
+    let options = options_of(&args);
     let file_len = std::fs::metadata(&args.events)
         .with_context(|| format!("{}", args.events.display()))?
         .len();
@@ -80,16 +94,18 @@ pub fn run(args: ReplayArgs) -> anyhow::Result<ExitCode> {
     let events = std::iter::from_fn(|| {
         let item = reader.next()?;
         progress.set_position(reader.bytes_read());
-        Some(
-            item.map_err(anyhow::Error::from)
-                .map(|(line, event)| SourcedEvent {
-                    event,
-                    position: Position::new(0, line as u64),
-                    origin: format!("{file_name}:{line}"),
-                }),
-        )
+        Some(sourced(&file_name, item))
     });
-    let options = ReplayOptions {
+    let output = replay::replay(&mut instance, events, &options);
+    progress.finish_and_clear();
+    let output = output?;
+    let text = replay::render(&output, args.subject.as_deref());
+    write_output(args.output.as_ref(), &text)?;
+    Ok(ExitCode::SUCCESS)
+}
+
+fn options_of(args: &ReplayArgs) -> ReplayOptions {
+    ReplayOptions {
         batch: args.batch as usize,
         subject: args.subject.clone(),
         until: args.until.as_deref().map(Until::parse),
@@ -98,12 +114,23 @@ pub fn run(args: ReplayArgs) -> anyhow::Result<ExitCode> {
             .file_stem()
             .map(|s| s.to_string_lossy().into_owned())
             .unwrap_or_else(|| "replay".to_string()),
-    };
-    let output = replay::replay(&mut instance, events, &options);
-    progress.finish_and_clear();
-    let output = output?;
-    let text = replay::render(&output, args.subject.as_deref());
-    match &args.output {
+    }
+}
+
+fn sourced(
+    file_name: &str,
+    item: Result<(usize, crate::event::CloudEvent), crate::event::JsonlError>,
+) -> anyhow::Result<SourcedEvent> {
+    let (line, event) = item?;
+    Ok(SourcedEvent {
+        event,
+        position: Position::new(0, line as u64),
+        origin: format!("{file_name}:{line}"),
+    })
+}
+
+fn write_output(path: Option<&PathBuf>, text: &str) -> anyhow::Result<()> {
+    match path {
         Some(path) => std::fs::write(path, text).with_context(|| format!("{}", path.display()))?,
         None => {
             let mut stdout = std::io::stdout().lock();
@@ -111,5 +138,67 @@ pub fn run(args: ReplayArgs) -> anyhow::Result<ExitCode> {
             stdout.flush()?;
         }
     }
-    Ok(ExitCode::SUCCESS)
+    Ok(())
+}
+
+/// `--compare`: shadow replay of the new plugin against the old one.
+fn compare(
+    args: &ReplayArgs,
+    mut new: PluginInstance,
+    mut old: PluginInstance,
+) -> anyhow::Result<ExitCode> {
+    let options = options_of(args);
+    let file_name = args.events.display().to_string();
+    let events: Vec<SourcedEvent> = JsonlReader::open(&args.events)?
+        .map(|item| sourced(&file_name, item))
+        .collect::<anyhow::Result<_>>()?;
+    let comparison = replay::compare(&mut new, &mut old, &events, &options)?;
+    let text = if args.json {
+        serde_json::to_string_pretty(&comparison)? + "\n"
+    } else {
+        render_comparison(&comparison, new.plugin().name(), old.plugin().name())
+    };
+    write_output(args.output.as_ref(), &text)?;
+    Ok(if comparison.differed == 0 {
+        ExitCode::SUCCESS
+    } else {
+        ExitCode::FAILURE
+    })
+}
+
+fn render_comparison(comparison: &replay::Comparison, new: &str, old: &str) -> String {
+    let mut text = String::new();
+    for (subject, divergence) in &comparison.differences {
+        match &divergence.event {
+            Some(event) => {
+                text += &format!(
+                    "{subject:?}: differs, first after event `{}` ({})\n",
+                    event.id, event.origin
+                );
+            }
+            None => text += &format!("{subject:?}: differs before any event\n"),
+        }
+        for d in &divergence.diff {
+            let show = |v: &Option<serde_json::Value>| {
+                v.as_ref().map_or("(absent)".to_string(), |v| v.to_string())
+            };
+            let path = if d.path.is_empty() {
+                "(state)"
+            } else {
+                &d.path
+            };
+            text += &format!(
+                "    {path}: {old} {}, {new} {}\n",
+                show(&d.left),
+                show(&d.right)
+            );
+        }
+    }
+    text += &format!(
+        "{} subjects: {} match, {} differ\n",
+        comparison.matched + comparison.differed,
+        comparison.matched,
+        comparison.differed
+    );
+    text
 }

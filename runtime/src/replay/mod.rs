@@ -1,9 +1,18 @@
 //! Replay: folding a sequence of events through a plugin, offline.
 //!
-//! This is what `eddy replay` runs, and what golden-state tests and time travel build on.
+//! This is what `eddy replay` runs; golden-state tests (`eddy test`, [`golden`]) and shadow
+//! replay ([`compare`]) build on it.
 //! The result never depends on the batch size: events are grouped per subject inside each
 //! batch (subjects are independent), and the plugin sees the same clock and randomness for an
 //! event whatever batch it arrives in.
+
+mod compare;
+mod diff;
+pub mod golden;
+mod trace;
+
+pub use compare::{Comparison, Divergence, DivergentEvent, compare};
+pub use diff::Difference;
 
 use std::collections::{BTreeMap, HashMap};
 
