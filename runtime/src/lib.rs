@@ -12,10 +12,15 @@
 //!   JSON Lines files and type patterns.
 //! - [`plugin`] — the WebAssembly host: one engine, components loaded and checked against
 //!   their world, a deterministic sandbox with fuel and memory limits, and typed calls.
-//! - [`replay`] — folding a file of events through a plugin (`eddy replay`).
+//! - [`subscription`] — plugins bound to streams: the spec users write, retry policy.
+//! - [`replay`] — folding events through a plugin: `eddy replay`, golden-state tests
+//!   (`eddy test`) and shadow replay (`--compare`).
+//! - [`config`] — the `eddy.toml` file.
 //! - [`cli`] — the `eddy` command line.
 
 pub mod cli;
+pub mod config;
 pub mod event;
 pub mod plugin;
 pub mod replay;
+pub mod subscription;
