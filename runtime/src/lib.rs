@@ -10,6 +10,8 @@
 //!
 //! - [`event`] — the CloudEvents 1.0 envelope, its validation, stream [`event::Position`]s,
 //!   JSON Lines files and type patterns.
+//! - [`store`] — the [`store::EventStore`] contract and its backends: Redis Streams and an
+//!   embedded durable store (redb), opened by URL.
 //! - [`plugin`] — the WebAssembly host: one engine, components loaded and checked against
 //!   their world, a deterministic sandbox with fuel and memory limits, and typed calls.
 //! - [`replay`] — folding a file of events through a plugin (`eddy replay`).
@@ -19,3 +21,4 @@ pub mod cli;
 pub mod event;
 pub mod plugin;
 pub mod replay;
+pub mod store;
