@@ -75,17 +75,16 @@ impl Data {
     /// when it is UTF-8; anything else is binary.
     pub fn from_bytes(bytes: Vec<u8>, content_type: Option<&str>) -> Result<Data, EventError> {
         if content_type.is_none_or(is_json_content_type) {
-            let text = String::from_utf8(bytes).map_err(|_| {
-                EventError::field("data", "JSON data must be UTF-8 text")
-            })?;
+            let text = String::from_utf8(bytes)
+                .map_err(|_| EventError::field("data", "JSON data must be UTF-8 text"))?;
             let raw = RawValue::from_string(super::compact::compact_json(&text))
                 .map_err(|e| EventError::field("data", format!("not valid JSON: {e}")))?;
             return Ok(Data::Json(raw));
         }
-        if content_type.is_some_and(|ct| ct.trim_start().starts_with("text/")) {
-            if let Ok(text) = String::from_utf8(bytes.clone()) {
-                return Ok(Data::Text(text));
-            }
+        if content_type.is_some_and(|ct| ct.trim_start().starts_with("text/"))
+            && let Ok(text) = String::from_utf8(bytes.clone())
+        {
+            return Ok(Data::Text(text));
         }
         Ok(Data::Binary(bytes))
     }

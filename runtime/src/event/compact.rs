@@ -6,7 +6,10 @@
 /// unlike a parse-and-print round trip, which would turn large integers into floats. Event
 /// data is stored compact so that a JSON Lines file always holds one event per line.
 pub(crate) fn compact_json(json: &str) -> String {
-    if !json.bytes().any(|b| matches!(b, b' ' | b'\n' | b'\r' | b'\t')) {
+    if !json
+        .bytes()
+        .any(|b| matches!(b, b' ' | b'\n' | b'\r' | b'\t'))
+    {
         return json.to_string();
     }
     let mut out = String::with_capacity(json.len());

@@ -92,11 +92,11 @@ pub(crate) fn parse_batch(json: &str) -> Result<Vec<CloudEvent>, (Option<usize>,
 fn json_error(error: serde_json::Error) -> EventError {
     let text = error.to_string();
     // Our visitor reports attribute problems as `field `x`: …`; keep that shape.
-    if let Some(rest) = text.strip_prefix("field `") {
-        if let Some((field, problem)) = rest.split_once("`: ") {
-            let problem = problem.rsplit_once(" at line ").map_or(problem, |(p, _)| p);
-            return EventError::field(field, problem);
-        }
+    if let Some(rest) = text.strip_prefix("field `")
+        && let Some((field, problem)) = rest.split_once("`: ")
+    {
+        let problem = problem.rsplit_once(" at line ").map_or(problem, |(p, _)| p);
+        return EventError::field(field, problem);
     }
     EventError::Json(text)
 }
@@ -194,7 +194,8 @@ fn json_member_to_data(raw: Box<RawValue>, content_type: Option<&str>) -> Result
     if compact.len() == raw.get().len() {
         return Ok(Data::Json(raw));
     }
-    let raw = RawValue::from_string(compact).map_err(|e| EventError::field("data", e.to_string()))?;
+    let raw =
+        RawValue::from_string(compact).map_err(|e| EventError::field("data", e.to_string()))?;
     Ok(Data::Json(raw))
 }
 
@@ -211,9 +212,7 @@ fn optional_string(
 ) -> Result<Option<String>, EventError> {
     match attrs.remove(name) {
         None => Ok(None),
-        Some(Value::String(s)) if s.is_empty() => {
-            Err(EventError::field(name, "must not be empty"))
-        }
+        Some(Value::String(s)) if s.is_empty() => Err(EventError::field(name, "must not be empty")),
         Some(Value::String(s)) => Ok(Some(s)),
         Some(other) => Err(EventError::field(
             name,
@@ -235,7 +234,11 @@ fn json_type_name(value: &Value) -> &'static str {
 
 /// CloudEvents 1.0: attribute names consist of lower-case ASCII letters and digits.
 fn check_extension_name(name: &str) -> Result<(), EventError> {
-    if name.is_empty() || !name.bytes().all(|b| b.is_ascii_lowercase() || b.is_ascii_digit()) {
+    if name.is_empty()
+        || !name
+            .bytes()
+            .all(|b| b.is_ascii_lowercase() || b.is_ascii_digit())
+    {
         return Err(EventError::field(
             name,
             "unknown attribute; extension attribute names may hold only lower-case letters \
@@ -250,7 +253,11 @@ pub(crate) fn validate(event: &CloudEvent) -> Result<(), EventError> {
     if event.specversion != "1.0" {
         return Err(EventError::field("specversion", "must be `1.0`"));
     }
-    for (name, value) in [("id", &event.id), ("source", &event.source), ("type", &event.ty)] {
+    for (name, value) in [
+        ("id", &event.id),
+        ("source", &event.source),
+        ("type", &event.ty),
+    ] {
         if value.is_empty() {
             return Err(EventError::field(name, "is required"));
         }
@@ -267,8 +274,15 @@ pub(crate) fn validate(event: &CloudEvent) -> Result<(), EventError> {
     for name in event.extensions.keys() {
         if matches!(
             name.as_str(),
-            "id" | "source" | "specversion" | "type" | "subject" | "time" | "datacontenttype"
-                | "dataschema" | "data" | "data_base64"
+            "id" | "source"
+                | "specversion"
+                | "type"
+                | "subject"
+                | "time"
+                | "datacontenttype"
+                | "dataschema"
+                | "data"
+                | "data_base64"
         ) {
             return Err(EventError::field(name, "is a reserved attribute name"));
         }
@@ -308,7 +322,9 @@ mod tests {
     fn text_and_binary_data_follow_the_content_type() {
         let text = parse(r#"{"specversion":"1.0","id":"1","source":"s","type":"t","datacontenttype":"text/plain","data":"hello"}"#).unwrap();
         assert!(matches!(text.data, Some(Data::Text(ref t)) if t == "hello"));
-        let binary = parse(r#"{"specversion":"1.0","id":"1","source":"s","type":"t","data_base64":"AAEC"}"#).unwrap();
+        let binary =
+            parse(r#"{"specversion":"1.0","id":"1","source":"s","type":"t","data_base64":"AAEC"}"#)
+                .unwrap();
         assert_eq!(binary.data.as_ref().unwrap().as_bytes(), &[0, 1, 2]);
         assert!(binary.to_json().contains(r#""data_base64":"AAEC""#));
     }
@@ -317,18 +333,45 @@ mod tests {
     fn errors_name_the_attribute_at_fault() {
         let cases = [
             (r#"{"id":"1","source":"s","type":"t"}"#, "specversion"),
-            (r#"{"specversion":"0.3","id":"1","source":"s","type":"t"}"#, "specversion"),
+            (
+                r#"{"specversion":"0.3","id":"1","source":"s","type":"t"}"#,
+                "specversion",
+            ),
             (r#"{"specversion":"1.0","source":"s","type":"t"}"#, "id"),
-            (r#"{"specversion":"1.0","id":"","source":"s","type":"t"}"#, "id"),
+            (
+                r#"{"specversion":"1.0","id":"","source":"s","type":"t"}"#,
+                "id",
+            ),
             (r#"{"specversion":"1.0","id":"1","type":"t"}"#, "source"),
             (r#"{"specversion":"1.0","id":"1","source":"s"}"#, "type"),
-            (r#"{"specversion":"1.0","id":"1","source":"s","type":7}"#, "type"),
-            (r#"{"specversion":"1.0","id":"1","source":"s","type":"t","time":"yesterday"}"#, "time"),
-            (r#"{"specversion":"1.0","id":"1","source":"s","type":"t","data_base64":"!!"}"#, "data_base64"),
-            (r#"{"specversion":"1.0","id":"1","source":"s","type":"t","data":1,"data_base64":"AA=="}"#, "data_base64"),
-            (r#"{"specversion":"1.0","id":"1","source":"s","type":"t","Bad-Name":"x"}"#, "Bad-Name"),
-            (r#"{"specversion":"1.0","id":"1","source":"s","type":"t","ext":{"a":1}}"#, "ext"),
-            (r#"{"specversion":"1.0","id":"1","id":"2","source":"s","type":"t"}"#, "id"),
+            (
+                r#"{"specversion":"1.0","id":"1","source":"s","type":7}"#,
+                "type",
+            ),
+            (
+                r#"{"specversion":"1.0","id":"1","source":"s","type":"t","time":"yesterday"}"#,
+                "time",
+            ),
+            (
+                r#"{"specversion":"1.0","id":"1","source":"s","type":"t","data_base64":"!!"}"#,
+                "data_base64",
+            ),
+            (
+                r#"{"specversion":"1.0","id":"1","source":"s","type":"t","data":1,"data_base64":"AA=="}"#,
+                "data_base64",
+            ),
+            (
+                r#"{"specversion":"1.0","id":"1","source":"s","type":"t","Bad-Name":"x"}"#,
+                "Bad-Name",
+            ),
+            (
+                r#"{"specversion":"1.0","id":"1","source":"s","type":"t","ext":{"a":1}}"#,
+                "ext",
+            ),
+            (
+                r#"{"specversion":"1.0","id":"1","id":"2","source":"s","type":"t"}"#,
+                "id",
+            ),
         ];
         for (json, field) in cases {
             match parse(json) {

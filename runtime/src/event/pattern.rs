@@ -73,7 +73,11 @@ mod tests {
             ("exact", "exactly", false),
         ];
         for (pattern, ty, expected) in cases {
-            assert_eq!(TypePattern::new(pattern).matches(ty), expected, "{pattern} ~ {ty}");
+            assert_eq!(
+                TypePattern::new(pattern).matches(ty),
+                expected,
+                "{pattern} ~ {ty}"
+            );
         }
     }
 }
