@@ -83,7 +83,10 @@ fn crash_writer() {
             let events = if i % 3 == 0 {
                 vec![support::event_about(&format!("k{i}"), "order-1")]
             } else {
-                vec![support::event(&format!("k{i}-a")), support::event(&format!("k{i}-b"))]
+                vec![
+                    support::event(&format!("k{i}-a")),
+                    support::event(&format!("k{i}-b")),
+                ]
             };
             let results = store.append("crash", Append::new(events)).await.unwrap();
             for r in results {
@@ -98,7 +101,13 @@ fn crash_writer() {
 fn embedded_acknowledged_appends_survive_sigkill() {
     let dir = tempfile::tempdir().unwrap();
     let mut child = Command::new(std::env::current_exe().unwrap())
-        .args(["crash_writer", "--exact", "--ignored", "--nocapture", "--test-threads=1"])
+        .args([
+            "crash_writer",
+            "--exact",
+            "--ignored",
+            "--nocapture",
+            "--test-threads=1",
+        ])
         .env(CRASH_DIR, dir.path())
         .stdout(Stdio::piped())
         .stderr(Stdio::inherit())
@@ -122,7 +131,9 @@ fn embedded_acknowledged_appends_survive_sigkill() {
 
     let runtime = tokio::runtime::Runtime::new().unwrap();
     runtime.block_on(async move {
-        let store = EmbeddedStore::open(dir.path()).await.expect("reopens after a crash");
+        let store = EmbeddedStore::open(dir.path())
+            .await
+            .expect("reopens after a crash");
         for (id, position) in &acked {
             let found = store
                 .get("crash", id, None)
@@ -133,7 +144,10 @@ fn embedded_acknowledged_appends_survive_sigkill() {
         }
         let info = store.stream("crash").await.unwrap().unwrap();
         assert!(info.length as usize >= acked.len());
-        let after_crash = store.append("crash", Append::one(support::event("after"))).await.unwrap();
+        let after_crash = store
+            .append("crash", Append::one(support::event("after")))
+            .await
+            .unwrap();
         assert!(after_crash[0].position > acked.last().unwrap().1);
     });
 }

@@ -60,7 +60,11 @@ impl Append {
         let subject = self.events[0].subject.as_deref().ok_or_else(|| {
             StoreError::invalid("an expected version needs events with a `subject`")
         })?;
-        if self.events.iter().any(|e| e.subject.as_deref() != Some(subject)) {
+        if self
+            .events
+            .iter()
+            .any(|e| e.subject.as_deref() != Some(subject))
+        {
             return Err(StoreError::invalid(
                 "an expected version applies to one subject: every event must have the same `subject`",
             ));

@@ -127,8 +127,12 @@ pub trait EventStore: Send + Sync + 'static {
     ) -> Result<Vec<StoredEvent>, StoreError>;
 
     /// Acknowledges entries; returns how many were pending (others are ignored).
-    async fn ack(&self, stream: &str, group: &str, positions: &[Position])
-    -> Result<u64, StoreError>;
+    async fn ack(
+        &self,
+        stream: &str,
+        group: &str,
+        positions: &[Position],
+    ) -> Result<u64, StoreError>;
 
     /// Up to `limit` pending entries of the group, oldest first.
     async fn pending(

@@ -33,7 +33,9 @@ impl StoreUrl {
             return Ok(Self::Embedded(PathBuf::from(path)));
         }
         if url.starts_with("rediss://") {
-            return Err(bad("TLS (`rediss://`) is not supported yet; use `redis://`"));
+            return Err(bad(
+                "TLS (`rediss://`) is not supported yet; use `redis://`",
+            ));
         }
         if url.starts_with("redis://") {
             let info = ::redis::IntoConnectionInfo::into_connection_info(url)
@@ -86,7 +88,13 @@ mod tests {
             StoreUrl::parse("redis://127.0.0.1:6379/0").unwrap(),
             StoreUrl::Redis("redis://127.0.0.1:6379/0".into())
         );
-        for bad in ["", "postgres://x", "rediss://h", "redis://h:notaport", "./data"] {
+        for bad in [
+            "",
+            "postgres://x",
+            "rediss://h",
+            "redis://h:notaport",
+            "./data",
+        ] {
             assert!(
                 matches!(StoreUrl::parse(bad), Err(StoreError::BadUrl { .. })),
                 "{bad}"

@@ -9,9 +9,9 @@ use std::sync::mpsc;
 use std::time::Duration;
 
 use eddy::event::CloudEvent;
+use eddy::store::EventStore;
 use eddy::store::embedded::EmbeddedStore;
 use eddy::store::redis::RedisStore;
-use eddy::store::EventStore;
 
 /// A `redis-server` of our own on a free loopback port, without persistence, killed on drop.
 /// Never the machine's Redis on 6379.

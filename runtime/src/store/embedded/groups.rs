@@ -21,7 +21,9 @@ fn not_found(stream: &str, group: &str) -> StoreError {
 
 fn group_last(txn: &WriteTransaction, stream: &str, group: &str) -> Result<Position, StoreError> {
     let groups = txn.open_table(GROUPS)?;
-    let last = groups.get((stream, group))?.ok_or_else(|| not_found(stream, group))?;
+    let last = groups
+        .get((stream, group))?
+        .ok_or_else(|| not_found(stream, group))?;
     let (ms, seq) = last.value();
     Ok(Position::new(ms, seq))
 }
@@ -72,7 +74,9 @@ pub(super) fn read_new(
     {
         let txn = db.begin_read()?;
         let groups = txn.open_table(GROUPS)?;
-        let last = groups.get((stream, group))?.ok_or_else(|| not_found(stream, group))?;
+        let last = groups
+            .get((stream, group))?
+            .ok_or_else(|| not_found(stream, group))?;
         let (ms, seq) = last.value();
         let events = txn.open_table(EVENTS)?;
         let next = events
@@ -108,7 +112,8 @@ pub(super) fn read_new(
         }
         if let Some(last) = delivered.last() {
             let p = last.position;
-            txn.open_table(GROUPS)?.insert((stream, group), (p.ms, p.seq))?;
+            txn.open_table(GROUPS)?
+                .insert((stream, group), (p.ms, p.seq))?;
         }
         Ok(delivered)
     })
@@ -198,7 +203,10 @@ pub(super) fn claim(
                 Some(value) => {
                     let (_, _, _, json) = value.value();
                     claimed.push(decode_event(p, json)?);
-                    pending.insert((stream, group, p.ms, p.seq), (consumer, now_ms, deliveries + 1))?;
+                    pending.insert(
+                        (stream, group, p.ms, p.seq),
+                        (consumer, now_ms, deliveries + 1),
+                    )?;
                 }
                 // The entry is gone (its stream was trimmed past it by another tool): nothing
                 // to deliver, so it is no longer pending — as Redis's XAUTOCLAIM does.
@@ -255,7 +263,11 @@ pub(super) fn save_checkpoint(
 }
 
 /// Reads a checkpoint.
-pub(super) fn checkpoint(db: &Database, stream: &str, name: &str) -> Result<Option<Position>, StoreError> {
+pub(super) fn checkpoint(
+    db: &Database,
+    stream: &str,
+    name: &str,
+) -> Result<Option<Position>, StoreError> {
     let txn = db.begin_read()?;
     let table = txn.open_table(CHECKPOINTS)?;
     Ok(table.get((stream, name))?.map(|v| {

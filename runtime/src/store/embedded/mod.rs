@@ -118,7 +118,11 @@ impl EventStore for EmbeddedStore {
         source: Option<&str>,
     ) -> Result<Option<StoredEvent>, StoreError> {
         check_name("stream", stream)?;
-        let (stream, id, source) = (stream.to_string(), id.to_string(), source.map(str::to_string));
+        let (stream, id, source) = (
+            stream.to_string(),
+            id.to_string(),
+            source.map(str::to_string),
+        );
         self.run(move |db| streams::get(db, &stream, &id, source.as_deref()))
             .await
     }
@@ -207,7 +211,8 @@ impl EventStore for EmbeddedStore {
         group: &str,
         positions: &[Position],
     ) -> Result<u64, StoreError> {
-        let (stream, group, positions) = (stream.to_string(), group.to_string(), positions.to_vec());
+        let (stream, group, positions) =
+            (stream.to_string(), group.to_string(), positions.to_vec());
         self.run(move |db| groups::ack(db, &stream, &group, &positions))
             .await
     }
@@ -232,7 +237,8 @@ impl EventStore for EmbeddedStore {
         limit: usize,
     ) -> Result<Vec<StoredEvent>, StoreError> {
         check_name("consumer", consumer)?;
-        let (stream, group, consumer) = (stream.to_string(), group.to_string(), consumer.to_string());
+        let (stream, group, consumer) =
+            (stream.to_string(), group.to_string(), consumer.to_string());
         self.run(move |db| groups::claim(db, &stream, &group, &consumer, min_idle, limit, now_ms()))
             .await
     }
@@ -243,7 +249,8 @@ impl EventStore for EmbeddedStore {
         group: &str,
         consumer: &str,
     ) -> Result<u64, StoreError> {
-        let (stream, group, consumer) = (stream.to_string(), group.to_string(), consumer.to_string());
+        let (stream, group, consumer) =
+            (stream.to_string(), group.to_string(), consumer.to_string());
         self.run(move |db| groups::remove_consumer(db, &stream, &group, &consumer))
             .await
     }

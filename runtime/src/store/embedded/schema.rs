@@ -14,9 +14,19 @@ pub(super) type Pos = (u64, u64);
 /// position outlives trimming, so positions never repeat within a stream.
 pub(super) const STREAMS: TableDefinition<&str, (u64, u64, u64)> = TableDefinition::new("streams");
 
+/// An event row's key: (stream, ms, seq).
+pub(super) type EventKey = (&'static str, u64, u64);
+/// An event row: (source, id, subject, structured-mode JSON). Source, id and subject are kept
+/// beside the JSON so trimming can clean the indexes without parsing events.
+pub(super) type EventRow = (
+    &'static str,
+    &'static str,
+    Option<&'static str>,
+    &'static [u8],
+);
+
 /// (stream, ms, seq) → (source, id, subject, structured-mode JSON).
-pub(super) const EVENTS: TableDefinition<(&str, u64, u64), (&str, &str, Option<&str>, &[u8])> =
-    TableDefinition::new("events");
+pub(super) const EVENTS: TableDefinition<EventKey, EventRow> = TableDefinition::new("events");
 
 /// (stream, id, source) → position: deduplication on `source` + `id`, and lookup by `id`.
 pub(super) const IDS: TableDefinition<(&str, &str, &str), Pos> = TableDefinition::new("ids");
@@ -31,8 +41,11 @@ pub(super) const VERSIONS: TableDefinition<(&str, &str), u64> = TableDefinition:
 /// (stream, group) → the last position delivered to the group.
 pub(super) const GROUPS: TableDefinition<(&str, &str), Pos> = TableDefinition::new("groups");
 
-/// (stream, group, ms, seq) → (consumer, last delivery in ms since the epoch, deliveries).
-pub(super) const PENDING: TableDefinition<(&str, &str, u64, u64), (&str, u64, u64)> =
+/// A pending entry: (consumer, last delivery in ms since the epoch, deliveries).
+pub(super) type PendingRow = (&'static str, u64, u64);
+
+/// (stream, group, ms, seq) → [`PendingRow`].
+pub(super) const PENDING: TableDefinition<(&str, &str, u64, u64), PendingRow> =
     TableDefinition::new("pending");
 
 /// (stream, name) → checkpoint position.

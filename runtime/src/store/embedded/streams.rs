@@ -6,7 +6,9 @@ use std::ops::Bound;
 
 use redb::{Database, ReadableDatabase, ReadableTable, WriteTransaction};
 
-use super::schema::{CHECKPOINTS, EVENTS, GROUPS, IDS, PENDING, Pos, STREAMS, SUBJECTS, VERSIONS};
+use super::schema::{
+    CHECKPOINTS, EVENTS, EventKey, EventRow, GROUPS, IDS, PENDING, Pos, STREAMS, SUBJECTS, VERSIONS,
+};
 use crate::event::Position;
 use crate::store::{
     Append, Appended, Direction, Read, StoreError, StoredEvent, StreamInfo, Trim, Trimmed,
@@ -104,7 +106,12 @@ pub(super) fn append(
             let subject = event.subject.as_deref();
             events.insert(
                 (stream, last.ms, last.seq),
-                (event.source.as_str(), event.id.as_str(), subject, json.as_bytes()),
+                (
+                    event.source.as_str(),
+                    event.id.as_str(),
+                    subject,
+                    json.as_bytes(),
+                ),
             )?;
             ids.insert(
                 (stream, event.id.as_str(), event.source.as_str()),
@@ -146,7 +153,11 @@ pub(super) fn append(
 }
 
 /// Reads events as [`Read`] describes, in one read transaction.
-pub(super) fn read(db: &Database, stream: &str, read: &Read) -> Result<Vec<StoredEvent>, StoreError> {
+pub(super) fn read(
+    db: &Database,
+    stream: &str,
+    read: &Read,
+) -> Result<Vec<StoredEvent>, StoreError> {
     let txn = db.begin_read()?;
     let events = txn.open_table(EVENTS)?;
     let limit = read.capped_limit();
@@ -155,7 +166,10 @@ pub(super) fn read(db: &Database, stream: &str, read: &Read) -> Result<Vec<Store
     let (lower, upper) = match (forward, read.from) {
         (true, Some(from)) => (Bound::Excluded(from), Bound::Included(Position::MAX)),
         (false, Some(from)) => (Bound::Included(Position::ZERO), Bound::Excluded(from)),
-        (_, None) => (Bound::Included(Position::ZERO), Bound::Included(Position::MAX)),
+        (_, None) => (
+            Bound::Included(Position::ZERO),
+            Bound::Included(Position::MAX),
+        ),
     };
     match &read.subject {
         None => {
@@ -229,16 +243,25 @@ pub(super) fn get(
     let events = txn.open_table(EVENTS)?;
     let value = events
         .get((stream, position.ms, position.seq))?
-        .ok_or_else(|| StoreError::Corrupt(format!("id index points at missing event {position}")))?;
+        .ok_or_else(|| {
+            StoreError::Corrupt(format!("id index points at missing event {position}"))
+        })?;
     let (_, _, _, json) = value.value();
     decode_event(position, json).map(Some)
 }
 
 /// A subject's version.
-pub(super) fn subject_version(db: &Database, stream: &str, subject: &str) -> Result<u64, StoreError> {
+pub(super) fn subject_version(
+    db: &Database,
+    stream: &str,
+    subject: &str,
+) -> Result<u64, StoreError> {
     let txn = db.begin_read()?;
     let versions = txn.open_table(VERSIONS)?;
-    Ok(versions.get((stream, subject))?.map(|v| v.value()).unwrap_or(0))
+    Ok(versions
+        .get((stream, subject))?
+        .map(|v| v.value())
+        .unwrap_or(0))
 }
 
 /// Every stream's info, by name.
@@ -266,7 +289,7 @@ pub(super) fn stream(db: &Database, stream: &str) -> Result<Option<StreamInfo>, 
 }
 
 fn info_of(
-    events: &impl ReadableTable<(&'static str, u64, u64), (&'static str, &'static str, Option<&'static str>, &'static [u8])>,
+    events: &impl ReadableTable<EventKey, EventRow>,
     stream: &str,
     length: u64,
 ) -> Result<StreamInfo, StoreError> {
@@ -296,20 +319,29 @@ pub(super) fn delete(db: &Database, stream: &str) -> Result<bool, StoreError> {
         let end = end.as_str();
         txn.open_table(EVENTS)?
             .retain_in((stream, 0, 0)..=(stream, u64::MAX, u64::MAX), |_, _| false)?;
-        txn.open_table(IDS)?.retain_in((stream, "", "")..(end, "", ""), |_, _| false)?;
+        txn.open_table(IDS)?
+            .retain_in((stream, "", "")..(end, "", ""), |_, _| false)?;
         txn.open_table(SUBJECTS)?
             .retain_in((stream, "", 0, 0)..(end, "", 0, 0), |_, _| false)?;
-        txn.open_table(VERSIONS)?.retain_in((stream, "")..(end, ""), |_, _| false)?;
-        txn.open_table(GROUPS)?.retain_in((stream, "")..(end, ""), |_, _| false)?;
+        txn.open_table(VERSIONS)?
+            .retain_in((stream, "")..(end, ""), |_, _| false)?;
+        txn.open_table(GROUPS)?
+            .retain_in((stream, "")..(end, ""), |_, _| false)?;
         txn.open_table(PENDING)?
             .retain_in((stream, "", 0, 0)..(end, "", 0, 0), |_, _| false)?;
-        txn.open_table(CHECKPOINTS)?.retain_in((stream, "")..(end, ""), |_, _| false)?;
+        txn.open_table(CHECKPOINTS)?
+            .retain_in((stream, "")..(end, ""), |_, _| false)?;
         Ok(existed)
     })
 }
 
 /// Trims the oldest events, stopping before the first one a group still needs.
-pub(super) fn trim(db: &Database, stream: &str, trim: Trim, now_ms: u64) -> Result<Trimmed, StoreError> {
+pub(super) fn trim(
+    db: &Database,
+    stream: &str,
+    trim: Trim,
+    now_ms: u64,
+) -> Result<Trimmed, StoreError> {
     in_write(db, |txn| {
         let mut streams = txn.open_table(STREAMS)?;
         let Some(meta) = streams.get(stream)?.map(|v| v.value()) else {
@@ -375,7 +407,7 @@ pub(super) fn trim(db: &Database, stream: &str, trim: Trim, now_ms: u64) -> Resu
 /// pending entry, or the first entry after its last delivery. `None` if every group is done.
 fn oldest_unacknowledged(
     txn: &WriteTransaction,
-    events: &impl ReadableTable<(&'static str, u64, u64), (&'static str, &'static str, Option<&'static str>, &'static [u8])>,
+    events: &impl ReadableTable<EventKey, EventRow>,
     stream: &str,
 ) -> Result<Option<Position>, StoreError> {
     let groups = txn.open_table(GROUPS)?;

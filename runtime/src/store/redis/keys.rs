@@ -64,7 +64,10 @@ pub(super) fn index_member(position: crate::event::Position) -> String {
 /// The position back from an index member.
 pub(super) fn member_position(member: &str) -> Option<crate::event::Position> {
     let (ms, seq) = member.split_once('-')?;
-    Some(crate::event::Position::new(ms.parse().ok()?, seq.parse().ok()?))
+    Some(crate::event::Position::new(
+        ms.parse().ok()?,
+        seq.parse().ok()?,
+    ))
 }
 
 #[cfg(test)]

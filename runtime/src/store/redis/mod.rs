@@ -16,7 +16,9 @@ use std::sync::Mutex;
 use std::time::Duration;
 
 use redis::aio::{ConnectionManager, ConnectionManagerConfig, MultiplexedConnection};
-use redis::streams::{StreamAutoClaimReply, StreamPendingCountReply, StreamRangeReply, StreamReadReply};
+use redis::streams::{
+    StreamAutoClaimReply, StreamPendingCountReply, StreamRangeReply, StreamReadReply,
+};
 use redis::{AsyncConnectionConfig, ErrorKind, RedisError};
 
 use self::keys::{Keys, STREAMS, index_member, member_position};
@@ -85,7 +87,11 @@ impl RedisStore {
 
     /// A connection of its own for one blocking read.
     async fn blocking_conn(&self) -> Result<MultiplexedConnection, StoreError> {
-        let idle = self.blocking.lock().unwrap_or_else(|p| p.into_inner()).pop();
+        let idle = self
+            .blocking
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .pop();
         if let Some(conn) = idle {
             return Ok(conn);
         }
@@ -107,7 +113,10 @@ impl RedisStore {
     }
 
     async fn read_entries(&self, cmd: &redis::Cmd) -> Result<Vec<StoredEvent>, StoreError> {
-        let reply: StreamRangeReply = cmd.query_async(&mut self.conn()).await.map_err(redis_error)?;
+        let reply: StreamRangeReply = cmd
+            .query_async(&mut self.conn())
+            .await
+            .map_err(redis_error)?;
         entry::decode_all(&reply.ids)
     }
 
@@ -136,7 +145,10 @@ impl RedisStore {
             }
         };
         cmd.arg("LIMIT").arg(0).arg(limit);
-        let members: Vec<String> = cmd.query_async(&mut self.conn()).await.map_err(redis_error)?;
+        let members: Vec<String> = cmd
+            .query_async(&mut self.conn())
+            .await
+            .map_err(redis_error)?;
         if members.is_empty() {
             return Ok(Vec::new());
         }
@@ -150,8 +162,10 @@ impl RedisStore {
                 .arg(position.to_string())
                 .arg(position.to_string());
         }
-        let replies: Vec<StreamRangeReply> =
-            pipe.query_async(&mut self.conn()).await.map_err(redis_error)?;
+        let replies: Vec<StreamRangeReply> = pipe
+            .query_async(&mut self.conn())
+            .await
+            .map_err(redis_error)?;
         let mut out = Vec::with_capacity(replies.len());
         // An entry can vanish between the two round trips only if a trim removed it (and its
         // index member) meanwhile; the read then reflects the stream after the trim.
@@ -161,7 +175,11 @@ impl RedisStore {
         Ok(out)
     }
 
-    async fn entry_at(&self, keys: &Keys, position: &str) -> Result<Option<StoredEvent>, StoreError> {
+    async fn entry_at(
+        &self,
+        keys: &Keys,
+        position: &str,
+    ) -> Result<Option<StoredEvent>, StoreError> {
         let mut cmd = redis::cmd("XRANGE");
         cmd.arg(keys.events()).arg(position).arg(position);
         Ok(self.read_entries(&cmd).await?.into_iter().next())
@@ -198,8 +216,18 @@ fn redis_error(error: RedisError) -> StoreError {
     {
         return StoreError::Unavailable(format!("Redis: {error}"));
     }
-    let transient_codes = ["OOM", "BUSY", "LOADING", "TRYAGAIN", "MASTERDOWN", "READONLY"];
-    if error.code().is_some_and(|code| transient_codes.contains(&code)) {
+    let transient_codes = [
+        "OOM",
+        "BUSY",
+        "LOADING",
+        "TRYAGAIN",
+        "MASTERDOWN",
+        "READONLY",
+    ];
+    if error
+        .code()
+        .is_some_and(|code| transient_codes.contains(&code))
+    {
         return StoreError::Unavailable(format!("Redis: {error}"));
     }
     match error.kind() {
@@ -354,7 +382,10 @@ impl EventStore for RedisStore {
             Some(source) => cmd.arg(keys.dedupe()).arg(format!("{source}\0{id}")),
             None => cmd.arg(keys.ids()).arg(id),
         };
-        let position: Option<String> = cmd.query_async(&mut self.conn()).await.map_err(redis_error)?;
+        let position: Option<String> = cmd
+            .query_async(&mut self.conn())
+            .await
+            .map_err(redis_error)?;
         match position {
             Some(position) => self.entry_at(&keys, &position).await,
             None => Ok(None),
@@ -422,7 +453,8 @@ impl EventStore for RedisStore {
         if !registered {
             return Ok(None);
         }
-        let end = |reply: &StreamRangeReply| reply.ids.first().map(|e| parse_position(&e.id)).transpose();
+        let end =
+            |reply: &StreamRangeReply| reply.ids.first().map(|e| parse_position(&e.id)).transpose();
         Ok(Some(StreamInfo {
             name: stream.to_string(),
             length,
@@ -547,7 +579,9 @@ impl EventStore for RedisStore {
             None => cmd.query_async(&mut self.conn()).await,
             Some(block) => {
                 let mut conn = self.blocking_conn().await?;
-                match tokio::time::timeout(block + RESPONSE_TIMEOUT, cmd.query_async(&mut conn)).await {
+                match tokio::time::timeout(block + RESPONSE_TIMEOUT, cmd.query_async(&mut conn))
+                    .await
+                {
                     Ok(Ok(reply)) => {
                         self.return_blocking_conn(conn);
                         Ok(reply)
