@@ -15,8 +15,10 @@
 //! - [`plugin`] — the WebAssembly host: one engine, components loaded and checked against
 //!   their world, a deterministic sandbox with fuel and memory limits, and typed calls.
 //! - [`replay`] — folding a file of events through a plugin (`eddy replay`).
+//! - [`api`] — the HTTP API (axum): publishing and reading events.
 //! - [`cli`] — the `eddy` command line.
 
+pub mod api;
 pub mod cli;
 pub mod event;
 pub mod plugin;

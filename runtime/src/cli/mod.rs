@@ -5,6 +5,7 @@ use std::process::ExitCode;
 use clap::{Parser, Subcommand};
 
 mod replay;
+mod serve;
 
 /// Eddy: a WebAssembly-extensible event processing runtime.
 #[derive(Debug, Parser)]
@@ -18,6 +19,8 @@ struct Cli {
 enum Command {
     /// Fold a file of events through a plugin and print the result.
     Replay(replay::ReplayArgs),
+    /// Serve the HTTP API: publish and read events.
+    Serve(serve::ServeArgs),
 }
 
 /// Runs the command line and returns the process exit code.
@@ -26,6 +29,7 @@ pub fn main() -> ExitCode {
     let cli = Cli::parse();
     let outcome = match cli.command {
         Command::Replay(args) => replay::run(args),
+        Command::Serve(args) => serve::run(args),
     };
     match outcome {
         Ok(code) => code,
@@ -39,8 +43,8 @@ pub fn main() -> ExitCode {
 /// Logs go to stderr; `RUST_LOG` selects what (default: info for eddy, warnings otherwise).
 fn init_logging() {
     use tracing_subscriber::EnvFilter;
-    let filter = EnvFilter::try_from_default_env()
-        .unwrap_or_else(|_| EnvFilter::new("warn,eddy=info"));
+    let filter =
+        EnvFilter::try_from_default_env().unwrap_or_else(|_| EnvFilter::new("warn,eddy=info"));
     tracing_subscriber::fmt()
         .with_env_filter(filter)
         .with_writer(std::io::stderr)
