@@ -211,6 +211,8 @@ impl EventStore for EmbeddedStore {
         group: &str,
         positions: &[Position],
     ) -> Result<u64, StoreError> {
+        check_name("stream", stream)?;
+        check_name("group", group)?;
         let (stream, group, positions) =
             (stream.to_string(), group.to_string(), positions.to_vec());
         self.run(move |db| groups::ack(db, &stream, &group, &positions))
@@ -223,6 +225,8 @@ impl EventStore for EmbeddedStore {
         group: &str,
         limit: usize,
     ) -> Result<Vec<PendingEntry>, StoreError> {
+        check_name("stream", stream)?;
+        check_name("group", group)?;
         let (stream, group) = (stream.to_string(), group.to_string());
         self.run(move |db| groups::pending(db, &stream, &group, limit, now_ms()))
             .await
@@ -249,6 +253,8 @@ impl EventStore for EmbeddedStore {
         group: &str,
         consumer: &str,
     ) -> Result<u64, StoreError> {
+        check_name("stream", stream)?;
+        check_name("group", group)?;
         let (stream, group, consumer) =
             (stream.to_string(), group.to_string(), consumer.to_string());
         self.run(move |db| groups::remove_consumer(db, &stream, &group, &consumer))
@@ -269,6 +275,7 @@ impl EventStore for EmbeddedStore {
     }
 
     async fn checkpoint(&self, stream: &str, name: &str) -> Result<Option<Position>, StoreError> {
+        check_name("stream", stream)?;
         let (stream, name) = (stream.to_string(), name.to_string());
         self.run(move |db| groups::checkpoint(db, &stream, &name))
             .await
