@@ -108,8 +108,11 @@ fn compiled_plugins_are_cached_on_disk() {
     let options = eddy::plugin::EngineOptions {
         cache_dir: Some(dir.path().to_path_buf()),
     };
+    // A private copy: its bytes cannot change under the test.
+    let plugin = dir.path().join("plugin.wasm");
+    std::fs::copy(plugin_path("type_filter"), &plugin).unwrap();
     let engine = eddy::plugin::PluginEngine::new(&options).unwrap();
-    engine.load_file(plugin_path("type_filter")).unwrap();
+    engine.load_file(&plugin).unwrap();
     let files = walk(dir.path());
     assert!(
         !files.is_empty(),
@@ -117,7 +120,7 @@ fn compiled_plugins_are_cached_on_disk() {
     );
     // A second engine (as after a restart) loads the same plugin from the cache.
     let again = eddy::plugin::PluginEngine::new(&options).unwrap();
-    again.load_file(plugin_path("type_filter")).unwrap();
+    again.load_file(&plugin).unwrap();
     assert_eq!(
         walk(dir.path()).len(),
         files.len(),

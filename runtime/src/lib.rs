@@ -10,17 +10,23 @@
 //!
 //! - [`event`] — the CloudEvents 1.0 envelope, its validation, stream [`event::Position`]s,
 //!   JSON Lines files and type patterns.
+//! - [`store`] — the [`store::EventStore`] contract and its backends: Redis Streams and an
+//!   embedded durable store (redb), opened by URL.
 //! - [`plugin`] — the WebAssembly host: one engine, components loaded and checked against
 //!   their world, a deterministic sandbox with fuel and memory limits, and typed calls.
 //! - [`subscription`] — plugins bound to streams: the spec users write, retry policy.
 //! - [`replay`] — folding events through a plugin: `eddy replay`, golden-state tests
 //!   (`eddy test`) and shadow replay (`--compare`).
 //! - [`config`] — the `eddy.toml` file.
+//! - [`replay`] — folding a file of events through a plugin (`eddy replay`).
+//! - [`api`] — the HTTP API (axum): publishing and reading events.
 //! - [`cli`] — the `eddy` command line.
 
+pub mod api;
 pub mod cli;
 pub mod config;
 pub mod event;
 pub mod plugin;
 pub mod replay;
+pub mod store;
 pub mod subscription;

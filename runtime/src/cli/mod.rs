@@ -5,6 +5,7 @@ use std::process::ExitCode;
 use clap::{Parser, Subcommand};
 
 mod replay;
+mod serve;
 mod test;
 
 /// Eddy: a WebAssembly-extensible event processing runtime.
@@ -21,6 +22,8 @@ enum Command {
     Replay(replay::ReplayArgs),
     /// Run golden-state test cases: events, a reducer, and the states they must give.
     Test(test::TestArgs),
+    /// Serve the HTTP API: publish and read events.
+    Serve(serve::ServeArgs),
 }
 
 /// Runs the command line and returns the process exit code.
@@ -30,6 +33,7 @@ pub fn main() -> ExitCode {
     let outcome = match cli.command {
         Command::Replay(args) => replay::run(args),
         Command::Test(args) => test::run(args),
+        Command::Serve(args) => serve::run(args),
     };
     match outcome {
         Ok(code) => code,

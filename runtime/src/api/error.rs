@@ -1,0 +1,169 @@
+//! HTTP errors as RFC 9457 problem documents (`application/problem+json`).
+
+use axum::http::{HeaderValue, StatusCode, header};
+use axum::response::{IntoResponse, Response};
+
+use crate::store::StoreError;
+
+/// An error answer: a status and a problem body `{type, title, status, detail}` that names what
+/// is wrong in the request and never reveals internals (those go to the log).
+#[derive(Debug)]
+pub struct ApiError {
+    status: StatusCode,
+    slug: &'static str,
+    title: &'static str,
+    detail: String,
+    extra: serde_json::Map<String, serde_json::Value>,
+}
+
+impl ApiError {
+    fn new(
+        status: StatusCode,
+        slug: &'static str,
+        title: &'static str,
+        detail: impl Into<String>,
+    ) -> Self {
+        Self {
+            status,
+            slug,
+            title,
+            detail: detail.into(),
+            extra: serde_json::Map::new(),
+        }
+    }
+
+    /// 400: the request is malformed; `detail` says how.
+    pub fn bad_request(detail: impl Into<String>) -> Self {
+        Self::new(
+            StatusCode::BAD_REQUEST,
+            "bad-request",
+            "Bad request",
+            detail,
+        )
+    }
+
+    /// 400: an event is not a valid CloudEvent.
+    pub fn invalid_event(detail: impl Into<String>) -> Self {
+        Self::new(
+            StatusCode::BAD_REQUEST,
+            "invalid-event",
+            "Invalid event",
+            detail,
+        )
+    }
+
+    /// 404: nothing at this address.
+    pub fn not_found(detail: impl Into<String>) -> Self {
+        Self::new(StatusCode::NOT_FOUND, "not-found", "Not found", detail)
+    }
+
+    /// 405: the route exists, the method does not.
+    pub fn method_not_allowed() -> Self {
+        Self::new(
+            StatusCode::METHOD_NOT_ALLOWED,
+            "method-not-allowed",
+            "Method not allowed",
+            "this route does not accept this method",
+        )
+    }
+
+    /// 413: the body is larger than the server accepts.
+    pub fn too_large(limit: usize) -> Self {
+        Self::new(
+            StatusCode::PAYLOAD_TOO_LARGE,
+            "payload-too-large",
+            "Payload too large",
+            format!("the request body exceeds the limit of {limit} bytes"),
+        )
+    }
+
+    /// 415: the body's content type is not one the route reads.
+    pub fn unsupported_media_type(detail: impl Into<String>) -> Self {
+        Self::new(
+            StatusCode::UNSUPPORTED_MEDIA_TYPE,
+            "unsupported-media-type",
+            "Unsupported media type",
+            detail,
+        )
+    }
+
+    /// The status code.
+    pub fn status(&self) -> StatusCode {
+        self.status
+    }
+
+    fn with(mut self, name: &str, value: impl Into<serde_json::Value>) -> Self {
+        self.extra.insert(name.to_string(), value.into());
+        self
+    }
+}
+
+impl From<StoreError> for ApiError {
+    fn from(error: StoreError) -> Self {
+        match error {
+            StoreError::VersionConflict {
+                subject,
+                expected,
+                current,
+            } => Self::new(
+                StatusCode::CONFLICT,
+                "version-conflict",
+                "Version conflict",
+                format!("subject `{subject}` is at version {current}, not the expected {expected}"),
+            )
+            .with("subject", subject)
+            .with("expectedVersion", expected)
+            .with("currentVersion", current),
+            StoreError::InvalidRequest(detail) => Self::bad_request(detail),
+            StoreError::GroupNotFound { .. } => Self::not_found(error.to_string()),
+            StoreError::Unavailable(detail) => {
+                tracing::warn!(%detail, "event store unavailable");
+                Self::new(
+                    StatusCode::SERVICE_UNAVAILABLE,
+                    "store-unavailable",
+                    "Store unavailable",
+                    "the event store is unavailable; retry later (publishing again is safe)",
+                )
+            }
+            StoreError::BadUrl { .. } | StoreError::Corrupt(_) => {
+                tracing::error!(%error, "event store failure");
+                Self::new(
+                    StatusCode::INTERNAL_SERVER_ERROR,
+                    "internal",
+                    "Internal error",
+                    "the server failed; the problem has been logged",
+                )
+            }
+        }
+    }
+}
+
+/// The problem document, members in the order RFC 9457 lists them.
+#[derive(serde::Serialize)]
+struct Problem {
+    #[serde(rename = "type")]
+    ty: String,
+    title: &'static str,
+    status: u16,
+    detail: String,
+    #[serde(flatten)]
+    extra: serde_json::Map<String, serde_json::Value>,
+}
+
+impl IntoResponse for ApiError {
+    fn into_response(self) -> Response {
+        let problem = Problem {
+            ty: format!("urn:eddy:problem:{}", self.slug),
+            title: self.title,
+            status: self.status.as_u16(),
+            detail: self.detail,
+            extra: self.extra,
+        };
+        let mut response = (self.status, axum::Json(problem)).into_response();
+        response.headers_mut().insert(
+            header::CONTENT_TYPE,
+            HeaderValue::from_static("application/problem+json"),
+        );
+        response
+    }
+}

@@ -1,0 +1,49 @@
+//! `eddy serve`: the HTTP API over an event store.
+
+use std::net::SocketAddr;
+use std::process::ExitCode;
+
+use anyhow::Context as _;
+
+use crate::api::{self, ApiConfig, DEFAULT_MAX_BODY_BYTES};
+use crate::store::{DEFAULT_STORE_URL, StoreUrl};
+
+/// Arguments of `eddy serve`.
+#[derive(Debug, clap::Args)]
+pub struct ServeArgs {
+    /// Where events are stored: `embedded:<directory>` or `redis://host:port/db`.
+    #[arg(long, env = "EDDY_STORE", default_value = DEFAULT_STORE_URL)]
+    store: String,
+    /// The address to listen on.
+    #[arg(long, default_value = "127.0.0.1:8080")]
+    listen: SocketAddr,
+    /// The largest request body accepted, in bytes (larger ones get 413).
+    #[arg(long, default_value_t = DEFAULT_MAX_BODY_BYTES)]
+    max_body_bytes: usize,
+}
+
+/// Runs `eddy serve` until SIGINT or SIGTERM.
+pub fn run(args: ServeArgs) -> anyhow::Result<ExitCode> {
+    let runtime = tokio::runtime::Runtime::new().context("cannot start the async runtime")?;
+    runtime.block_on(serve(args))
+}
+
+async fn serve(args: ServeArgs) -> anyhow::Result<ExitCode> {
+    let shown = StoreUrl::parse(&args.store)?.to_string();
+    let store = crate::store::open(&args.store)
+        .await
+        .with_context(|| format!("cannot open the event store {shown}"))?;
+    let listener = tokio::net::TcpListener::bind(args.listen)
+        .await
+        .with_context(|| format!("cannot listen on {}", args.listen))?;
+    let address = listener.local_addr()?;
+    tracing::info!(%address, store = %shown, "serving the Eddy API");
+    let config = ApiConfig {
+        max_body_bytes: args.max_body_bytes,
+    };
+    api::serve(listener, store, config, api::shutdown_signal())
+        .await
+        .context("the HTTP server failed")?;
+    tracing::info!("stopped");
+    Ok(ExitCode::SUCCESS)
+}

@@ -1,0 +1,283 @@
+//! The embedded store: every stream in one redb file, durable on local disk.
+//!
+//! redb gives ACID write transactions with a durable commit (fsync) before `commit` returns,
+//! and crash recovery on open. Each append is one write transaction, so an append acknowledged
+//! to the caller survives `kill -9` and power loss, and redb's single writer makes the
+//! expected-version check linearizable. The file format is redb's; see [`schema`] for the
+//! tables. Work runs synchronously on tokio's blocking pool.
+
+mod groups;
+mod schema;
+mod streams;
+
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+use std::time::Duration;
+
+use redb::Database;
+use tokio::sync::Notify;
+
+use super::{
+    Append, Appended, EventStore, GroupStart, PendingEntry, Read, StoreError, StoredEvent,
+    StreamInfo, Trim, Trimmed, check_name, now_ms,
+};
+use crate::event::Position;
+
+/// The embedded store. Cheap to share behind an `Arc`; only one process may open a directory
+/// at a time.
+pub struct EmbeddedStore {
+    db: Arc<Database>,
+    /// Woken after every committed append, so blocked group reads need not poll.
+    appended: Arc<Notify>,
+    path: PathBuf,
+}
+
+impl EmbeddedStore {
+    /// The name of the database file inside the store's directory.
+    pub const FILE_NAME: &'static str = "events.redb";
+
+    /// Opens (creating if needed) the store in `dir`, recovering from a crash if the last
+    /// process died mid-write.
+    pub async fn open(dir: impl Into<PathBuf>) -> Result<Self, StoreError> {
+        let dir = dir.into();
+        let path = dir.join(Self::FILE_NAME);
+        let opened_path = path.clone();
+        let db = tokio::task::spawn_blocking(move || -> Result<Database, StoreError> {
+            std::fs::create_dir_all(&dir).map_err(|e| {
+                StoreError::Unavailable(format!("cannot create {}: {e}", dir.display()))
+            })?;
+            let db = Database::create(&opened_path).map_err(|e| match e {
+                redb::DatabaseError::DatabaseAlreadyOpen => StoreError::Unavailable(format!(
+                    "{} is already open in another process",
+                    opened_path.display()
+                )),
+                other => StoreError::from(other),
+            })?;
+            schema::create_tables(&db)?;
+            Ok(db)
+        })
+        .await
+        .map_err(join_error)??;
+        Ok(Self {
+            db: Arc::new(db),
+            appended: Arc::new(Notify::new()),
+            path,
+        })
+    }
+
+    /// The database file.
+    pub fn path(&self) -> &Path {
+        &self.path
+    }
+
+    /// Runs synchronous database work on the blocking pool.
+    async fn run<T: Send + 'static>(
+        &self,
+        work: impl FnOnce(&Database) -> Result<T, StoreError> + Send + 'static,
+    ) -> Result<T, StoreError> {
+        let db = self.db.clone();
+        tokio::task::spawn_blocking(move || work(&db))
+            .await
+            .map_err(join_error)?
+    }
+}
+
+/// A blocking task that panicked re-raises the panic (a bug, not a store condition); one that
+/// was cancelled means the runtime is shutting down.
+fn join_error(error: tokio::task::JoinError) -> StoreError {
+    match error.try_into_panic() {
+        Ok(panic) => std::panic::resume_unwind(panic),
+        Err(_) => StoreError::Unavailable("the runtime is shutting down".to_string()),
+    }
+}
+
+#[async_trait::async_trait]
+impl EventStore for EmbeddedStore {
+    async fn append(&self, stream: &str, append: Append) -> Result<Vec<Appended>, StoreError> {
+        check_name("stream", stream)?;
+        let stream = stream.to_string();
+        let results = self
+            .run(move |db| streams::append(db, &stream, &append, now_ms()))
+            .await?;
+        if results.iter().any(|r| !r.duplicate) {
+            self.appended.notify_waiters();
+        }
+        Ok(results)
+    }
+
+    async fn read(&self, stream: &str, read: Read) -> Result<Vec<StoredEvent>, StoreError> {
+        check_name("stream", stream)?;
+        let stream = stream.to_string();
+        self.run(move |db| streams::read(db, &stream, &read)).await
+    }
+
+    async fn get(
+        &self,
+        stream: &str,
+        id: &str,
+        source: Option<&str>,
+    ) -> Result<Option<StoredEvent>, StoreError> {
+        check_name("stream", stream)?;
+        let (stream, id, source) = (
+            stream.to_string(),
+            id.to_string(),
+            source.map(str::to_string),
+        );
+        self.run(move |db| streams::get(db, &stream, &id, source.as_deref()))
+            .await
+    }
+
+    async fn subject_version(&self, stream: &str, subject: &str) -> Result<u64, StoreError> {
+        check_name("stream", stream)?;
+        let (stream, subject) = (stream.to_string(), subject.to_string());
+        self.run(move |db| streams::subject_version(db, &stream, &subject))
+            .await
+    }
+
+    async fn streams(&self) -> Result<Vec<StreamInfo>, StoreError> {
+        self.run(streams::streams).await
+    }
+
+    async fn stream(&self, stream: &str) -> Result<Option<StreamInfo>, StoreError> {
+        check_name("stream", stream)?;
+        let stream = stream.to_string();
+        self.run(move |db| streams::stream(db, &stream)).await
+    }
+
+    async fn delete_stream(&self, stream: &str) -> Result<bool, StoreError> {
+        check_name("stream", stream)?;
+        let stream = stream.to_string();
+        self.run(move |db| streams::delete(db, &stream)).await
+    }
+
+    async fn trim(&self, stream: &str, trim: Trim) -> Result<Trimmed, StoreError> {
+        check_name("stream", stream)?;
+        let stream = stream.to_string();
+        self.run(move |db| streams::trim(db, &stream, trim, now_ms()))
+            .await
+    }
+
+    async fn create_group(
+        &self,
+        stream: &str,
+        group: &str,
+        start: GroupStart,
+    ) -> Result<bool, StoreError> {
+        check_name("stream", stream)?;
+        check_name("group", group)?;
+        let (stream, group) = (stream.to_string(), group.to_string());
+        self.run(move |db| groups::create(db, &stream, &group, start))
+            .await
+    }
+
+    async fn read_group(
+        &self,
+        stream: &str,
+        group: &str,
+        consumer: &str,
+        limit: usize,
+        block: Option<Duration>,
+    ) -> Result<Vec<StoredEvent>, StoreError> {
+        check_name("stream", stream)?;
+        check_name("group", group)?;
+        check_name("consumer", consumer)?;
+        let deadline = block.map(|b| tokio::time::Instant::now() + b);
+        loop {
+            // Register for the wake-up before looking, so an append that lands between the
+            // look and the wait is not missed.
+            let appended = self.appended.notified();
+            tokio::pin!(appended);
+            appended.as_mut().enable();
+            let (s, g, c) = (stream.to_string(), group.to_string(), consumer.to_string());
+            let delivered = self
+                .run(move |db| groups::read_new(db, &s, &g, &c, limit, now_ms()))
+                .await?;
+            let Some(deadline) = deadline else {
+                return Ok(delivered);
+            };
+            if !delivered.is_empty() || limit == 0 {
+                return Ok(delivered);
+            }
+            tokio::select! {
+                () = &mut appended => {}
+                () = tokio::time::sleep_until(deadline) => return Ok(Vec::new()),
+            }
+        }
+    }
+
+    async fn ack(
+        &self,
+        stream: &str,
+        group: &str,
+        positions: &[Position],
+    ) -> Result<u64, StoreError> {
+        check_name("stream", stream)?;
+        check_name("group", group)?;
+        let (stream, group, positions) =
+            (stream.to_string(), group.to_string(), positions.to_vec());
+        self.run(move |db| groups::ack(db, &stream, &group, &positions))
+            .await
+    }
+
+    async fn pending(
+        &self,
+        stream: &str,
+        group: &str,
+        limit: usize,
+    ) -> Result<Vec<PendingEntry>, StoreError> {
+        check_name("stream", stream)?;
+        check_name("group", group)?;
+        let (stream, group) = (stream.to_string(), group.to_string());
+        self.run(move |db| groups::pending(db, &stream, &group, limit, now_ms()))
+            .await
+    }
+
+    async fn claim(
+        &self,
+        stream: &str,
+        group: &str,
+        consumer: &str,
+        min_idle: Duration,
+        limit: usize,
+    ) -> Result<Vec<StoredEvent>, StoreError> {
+        check_name("consumer", consumer)?;
+        let (stream, group, consumer) =
+            (stream.to_string(), group.to_string(), consumer.to_string());
+        self.run(move |db| groups::claim(db, &stream, &group, &consumer, min_idle, limit, now_ms()))
+            .await
+    }
+
+    async fn remove_consumer(
+        &self,
+        stream: &str,
+        group: &str,
+        consumer: &str,
+    ) -> Result<u64, StoreError> {
+        check_name("stream", stream)?;
+        check_name("group", group)?;
+        let (stream, group, consumer) =
+            (stream.to_string(), group.to_string(), consumer.to_string());
+        self.run(move |db| groups::remove_consumer(db, &stream, &group, &consumer))
+            .await
+    }
+
+    async fn save_checkpoint(
+        &self,
+        stream: &str,
+        name: &str,
+        position: Position,
+    ) -> Result<(), StoreError> {
+        check_name("stream", stream)?;
+        check_name("checkpoint", name)?;
+        let (stream, name) = (stream.to_string(), name.to_string());
+        self.run(move |db| groups::save_checkpoint(db, &stream, &name, position))
+            .await
+    }
+
+    async fn checkpoint(&self, stream: &str, name: &str) -> Result<Option<Position>, StoreError> {
+        check_name("stream", stream)?;
+        let (stream, name) = (stream.to_string(), name.to_string());
+        self.run(move |db| groups::checkpoint(db, &stream, &name))
+            .await
+    }
+}

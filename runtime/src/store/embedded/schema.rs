@@ -1,0 +1,101 @@
+//! The tables of the embedded store's redb file, and how its errors map to [`StoreError`].
+//!
+//! Every key starts with the stream name, so one stream's rows are one contiguous key range of
+//! each table. Positions are stored as `(ms, seq)` pairs, which redb orders like positions.
+
+use redb::TableDefinition;
+
+use crate::store::StoreError;
+
+/// A `(ms, seq)` position as stored.
+pub(super) type Pos = (u64, u64);
+
+/// Stream name → (last position ever assigned: ms, seq; number of events held). The last
+/// position outlives trimming, so positions never repeat within a stream.
+pub(super) const STREAMS: TableDefinition<&str, (u64, u64, u64)> = TableDefinition::new("streams");
+
+/// An event row's key: (stream, ms, seq).
+pub(super) type EventKey = (&'static str, u64, u64);
+/// An event row: (source, id, subject, structured-mode JSON). Source, id and subject are kept
+/// beside the JSON so trimming can clean the indexes without parsing events.
+pub(super) type EventRow = (
+    &'static str,
+    &'static str,
+    Option<&'static str>,
+    &'static [u8],
+);
+
+/// (stream, ms, seq) → (source, id, subject, structured-mode JSON).
+pub(super) const EVENTS: TableDefinition<EventKey, EventRow> = TableDefinition::new("events");
+
+/// (stream, id, source) → position: deduplication on `source` + `id`, and lookup by `id`.
+pub(super) const IDS: TableDefinition<(&str, &str, &str), Pos> = TableDefinition::new("ids");
+
+/// (stream, subject, ms, seq) → (): one subject's positions, in order.
+pub(super) const SUBJECTS: TableDefinition<(&str, &str, u64, u64), ()> =
+    TableDefinition::new("subjects");
+
+/// (stream, subject) → the number of events the subject has had (its version).
+pub(super) const VERSIONS: TableDefinition<(&str, &str), u64> = TableDefinition::new("versions");
+
+/// (stream, group) → the last position delivered to the group.
+pub(super) const GROUPS: TableDefinition<(&str, &str), Pos> = TableDefinition::new("groups");
+
+/// A pending entry: (consumer, last delivery in ms since the epoch, deliveries).
+pub(super) type PendingRow = (&'static str, u64, u64);
+
+/// (stream, group, ms, seq) → [`PendingRow`].
+pub(super) const PENDING: TableDefinition<(&str, &str, u64, u64), PendingRow> =
+    TableDefinition::new("pending");
+
+/// (stream, name) → checkpoint position.
+pub(super) const CHECKPOINTS: TableDefinition<(&str, &str), Pos> =
+    TableDefinition::new("checkpoints");
+
+/// Creates every table, so read transactions can open them on a fresh file.
+pub(super) fn create_tables(db: &redb::Database) -> Result<(), StoreError> {
+    let txn = db.begin_write()?;
+    txn.open_table(STREAMS)?;
+    txn.open_table(EVENTS)?;
+    txn.open_table(IDS)?;
+    txn.open_table(SUBJECTS)?;
+    txn.open_table(VERSIONS)?;
+    txn.open_table(GROUPS)?;
+    txn.open_table(PENDING)?;
+    txn.open_table(CHECKPOINTS)?;
+    txn.commit()?;
+    Ok(())
+}
+
+impl From<redb::Error> for StoreError {
+    fn from(error: redb::Error) -> Self {
+        match error {
+            redb::Error::Corrupted(_)
+            | redb::Error::UpgradeRequired(_)
+            | redb::Error::TableTypeMismatch { .. } => StoreError::Corrupt(error.to_string()),
+            redb::Error::DatabaseAlreadyOpen => StoreError::Unavailable(
+                "the embedded store is open in another process (only one may use it at a time)"
+                    .to_string(),
+            ),
+            other => StoreError::Unavailable(format!("embedded store: {other}")),
+        }
+    }
+}
+
+/// redb's error types all convert into `redb::Error`; route each through it.
+macro_rules! from_redb {
+    ($($ty:ty),*) => {$(
+        impl From<$ty> for StoreError {
+            fn from(error: $ty) -> Self {
+                StoreError::from(redb::Error::from(error))
+            }
+        }
+    )*};
+}
+from_redb!(
+    redb::DatabaseError,
+    redb::TransactionError,
+    redb::TableError,
+    redb::StorageError,
+    redb::CommitError
+);

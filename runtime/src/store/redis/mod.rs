@@ -1,0 +1,751 @@
+//! The Redis Streams backend.
+//!
+//! Each Eddy stream is one Redis stream plus a few hashes and sorted sets (see [`keys`] and
+//! `docs/STORAGE.md`), so any Redis client can read the events. Everything that must be atomic
+//! across keys — dedupe, the version check, XADD and index updates of a batch; trimming with
+//! index clean-up; deleting; removing a consumer — is one Lua script. Requests share one
+//! multiplexed connection that reconnects on its own; blocking group reads use connections of
+//! their own, because a blocked XREADGROUP would stall every request queued behind it on a
+//! shared connection. Needs Redis 7.0 or newer (script shebangs, XAUTOCLAIM's deleted ids).
+
+mod entry;
+mod keys;
+mod scripts;
+
+use std::sync::Mutex;
+use std::time::Duration;
+
+use redis::aio::{ConnectionManager, ConnectionManagerConfig, MultiplexedConnection};
+use redis::streams::{
+    StreamAutoClaimReply, StreamPendingCountReply, StreamRangeReply, StreamReadReply,
+};
+use redis::{AsyncConnectionConfig, ErrorKind, RedisError};
+
+use self::keys::{Keys, STREAMS, index_member, member_position};
+use super::append::dedupe_key;
+use super::error::parse_position;
+use super::{
+    Append, Appended, Direction, EventStore, GroupStart, ORPHANED_CONSUMER, PendingEntry, Read,
+    StoreError, StoredEvent, StreamInfo, Trim, Trimmed, check_name,
+};
+use crate::event::Position;
+
+/// How long one ordinary request may take before the connection is considered broken. Long,
+/// because an append of a large batch runs as one script.
+const RESPONSE_TIMEOUT: Duration = Duration::from_secs(30);
+/// How long connecting may take.
+const CONNECT_TIMEOUT: Duration = Duration::from_secs(5);
+/// How many idle blocking-read connections to keep.
+const BLOCKING_POOL: usize = 16;
+/// How many entries one trim script removes, so a big trim does not block Redis for long.
+const TRIM_STEP: u64 = 1_000;
+/// The oldest Redis this backend supports.
+const MIN_REDIS_MAJOR: u32 = 7;
+
+/// The Redis Streams event store.
+pub struct RedisStore {
+    client: redis::Client,
+    conn: ConnectionManager,
+    /// Idle connections reserved for blocking reads.
+    blocking: Mutex<Vec<MultiplexedConnection>>,
+    scripts: scripts::Scripts,
+}
+
+impl RedisStore {
+    /// Connects to the Redis at `url` and checks that it is 7.0 or newer.
+    pub async fn connect(url: &str) -> Result<Self, StoreError> {
+        let client = redis::Client::open(url).map_err(|e| StoreError::BadUrl {
+            url: super::StoreUrl::Redis(url.to_string()).to_string(),
+            problem: e.to_string(),
+        })?;
+        let shown = super::StoreUrl::Redis(url.to_string()).to_string();
+        let config = ConnectionManagerConfig::new()
+            .set_connection_timeout(Some(CONNECT_TIMEOUT))
+            .set_response_timeout(Some(RESPONSE_TIMEOUT))
+            .set_number_of_retries(2);
+        let mut conn = client
+            .get_connection_manager_with_config(config)
+            .await
+            .map_err(|e| StoreError::Unavailable(format!("cannot reach Redis at {shown}: {e}")))?;
+        let info: String = redis::cmd("INFO")
+            .arg("server")
+            .query_async(&mut conn)
+            .await
+            .map_err(|e| StoreError::Unavailable(format!("cannot use Redis at {shown}: {e}")))?;
+        check_version(&info)?;
+        Ok(Self {
+            client,
+            conn,
+            blocking: Mutex::new(Vec::new()),
+            scripts: scripts::Scripts::new(),
+        })
+    }
+
+    fn conn(&self) -> ConnectionManager {
+        self.conn.clone()
+    }
+
+    /// A connection of its own for one blocking read.
+    async fn blocking_conn(&self) -> Result<MultiplexedConnection, StoreError> {
+        let idle = self
+            .blocking
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .pop();
+        if let Some(conn) = idle {
+            return Ok(conn);
+        }
+        // No response timeout: the read's own BLOCK bounds it, and an outer timeout guards it.
+        let config = AsyncConnectionConfig::new()
+            .set_connection_timeout(Some(CONNECT_TIMEOUT))
+            .set_response_timeout(None);
+        self.client
+            .get_multiplexed_async_connection_with_config(&config)
+            .await
+            .map_err(redis_error)
+    }
+
+    fn return_blocking_conn(&self, conn: MultiplexedConnection) {
+        let mut pool = self.blocking.lock().unwrap_or_else(|p| p.into_inner());
+        if pool.len() < BLOCKING_POOL {
+            pool.push(conn);
+        }
+    }
+
+    async fn read_entries(&self, cmd: &redis::Cmd) -> Result<Vec<StoredEvent>, StoreError> {
+        let reply: StreamRangeReply = cmd
+            .query_async(&mut self.conn())
+            .await
+            .map_err(redis_error)?;
+        entry::decode_all(&reply.ids)
+    }
+
+    async fn read_subject(
+        &self,
+        keys: &Keys,
+        subject: &str,
+        read: &Read,
+    ) -> Result<Vec<StoredEvent>, StoreError> {
+        let limit = read.capped_limit();
+        let from = read.from.map(|p| format!("({}", index_member(p)));
+        let mut cmd = match read.direction {
+            Direction::Forward => {
+                let mut cmd = redis::cmd("ZRANGEBYLEX");
+                cmd.arg(keys.subject(subject))
+                    .arg(from.as_deref().unwrap_or("-"))
+                    .arg("+");
+                cmd
+            }
+            Direction::Backward => {
+                let mut cmd = redis::cmd("ZREVRANGEBYLEX");
+                cmd.arg(keys.subject(subject))
+                    .arg(from.as_deref().unwrap_or("+"))
+                    .arg("-");
+                cmd
+            }
+        };
+        cmd.arg("LIMIT").arg(0).arg(limit);
+        let members: Vec<String> = cmd
+            .query_async(&mut self.conn())
+            .await
+            .map_err(redis_error)?;
+        if members.is_empty() {
+            return Ok(Vec::new());
+        }
+        let mut pipe = redis::pipe();
+        for member in &members {
+            let position = member_position(member).ok_or_else(|| {
+                StoreError::Corrupt(format!("subject index member `{member}` is not a position"))
+            })?;
+            pipe.cmd("XRANGE")
+                .arg(keys.events())
+                .arg(position.to_string())
+                .arg(position.to_string());
+        }
+        let replies: Vec<StreamRangeReply> = pipe
+            .query_async(&mut self.conn())
+            .await
+            .map_err(redis_error)?;
+        let mut out = Vec::with_capacity(replies.len());
+        // An entry can vanish between the two round trips only if a trim removed it (and its
+        // index member) meanwhile; the read then reflects the stream after the trim.
+        for reply in &replies {
+            out.extend(entry::decode_all(&reply.ids)?);
+        }
+        Ok(out)
+    }
+
+    async fn entry_at(
+        &self,
+        keys: &Keys,
+        position: &str,
+    ) -> Result<Option<StoredEvent>, StoreError> {
+        let mut cmd = redis::cmd("XRANGE");
+        cmd.arg(keys.events()).arg(position).arg(position);
+        Ok(self.read_entries(&cmd).await?.into_iter().next())
+    }
+}
+
+/// Refuses a Redis older than [`MIN_REDIS_MAJOR`].
+fn check_version(info: &str) -> Result<(), StoreError> {
+    let version = info
+        .lines()
+        .find_map(|line| line.strip_prefix("redis_version:"))
+        .map(str::trim)
+        .ok_or_else(|| StoreError::Corrupt("INFO server did not report redis_version".into()))?;
+    let major: u32 = version
+        .split('.')
+        .next()
+        .and_then(|m| m.parse().ok())
+        .ok_or_else(|| StoreError::Corrupt(format!("unexpected redis_version `{version}`")))?;
+    if major < MIN_REDIS_MAJOR {
+        return Err(StoreError::Corrupt(format!(
+            "Redis {version} is too old: Eddy needs Redis {MIN_REDIS_MAJOR}.0 or newer"
+        )));
+    }
+    Ok(())
+}
+
+/// Maps a client error: connection trouble and busy or loading servers are transient;
+/// replies Eddy cannot make sense of are not.
+fn redis_error(error: RedisError) -> StoreError {
+    if error.is_io_error()
+        || error.is_timeout()
+        || error.is_connection_dropped()
+        || error.is_connection_refusal()
+    {
+        return StoreError::Unavailable(format!("Redis: {error}"));
+    }
+    let transient_codes = [
+        "OOM",
+        "BUSY",
+        "LOADING",
+        "TRYAGAIN",
+        "MASTERDOWN",
+        "READONLY",
+    ];
+    if error
+        .code()
+        .is_some_and(|code| transient_codes.contains(&code))
+    {
+        return StoreError::Unavailable(format!("Redis: {error}"));
+    }
+    match error.kind() {
+        ErrorKind::Parse | ErrorKind::UnexpectedReturnType | ErrorKind::Server(_) => {
+            StoreError::Corrupt(format!("Redis: {error}"))
+        }
+        _ => StoreError::Unavailable(format!("Redis: {error}")),
+    }
+}
+
+/// Maps an error of a command on a consumer group, recognising a missing group. Inside a
+/// script, Redis 7 keeps the NOGROUP code but wraps the message, hence the text search.
+fn group_error(error: RedisError, stream: &str, group: &str) -> StoreError {
+    if error.code() == Some("NOGROUP") || error.to_string().contains("NOGROUP") {
+        return StoreError::GroupNotFound {
+            stream: stream.to_string(),
+            group: group.to_string(),
+        };
+    }
+    redis_error(error)
+}
+
+fn check_group(stream: &str, group: &str) -> Result<Keys, StoreError> {
+    check_name("stream", stream)?;
+    check_name("group", group)?;
+    Ok(Keys::new(stream))
+}
+
+#[async_trait::async_trait]
+impl EventStore for RedisStore {
+    async fn append(&self, stream: &str, append: Append) -> Result<Vec<Appended>, StoreError> {
+        check_name("stream", stream)?;
+        let expectation = append.check()?;
+        let keys = Keys::new(stream);
+        let mut subjects: Vec<&str> = Vec::new();
+        for event in &append.events {
+            if let Some(subject) = event.subject.as_deref()
+                && !subjects.contains(&subject)
+            {
+                subjects.push(subject);
+            }
+        }
+        let mut invocation = self.scripts.append.prepare_invoke();
+        invocation
+            .key(keys.events())
+            .key(keys.dedupe())
+            .key(keys.ids())
+            .key(keys.versions())
+            .key(STREAMS);
+        for subject in &subjects {
+            invocation.key(keys.subject(subject));
+        }
+        let (expected_subject, expected) = match expectation {
+            Some((subject, version)) => (subject, version.to_string()),
+            None => ("", String::new()),
+        };
+        invocation
+            .arg(stream)
+            .arg(expected)
+            .arg(expected_subject)
+            .arg(append.events.len());
+        for event in &append.events {
+            // Subject index keys follow the five fixed keys; Lua indexes from 1.
+            let subject_key = event
+                .subject
+                .as_deref()
+                .and_then(|s| subjects.iter().position(|known| *known == s))
+                .map_or(0, |index| index + 6);
+            invocation
+                .arg(dedupe_key(event))
+                .arg(&event.id)
+                .arg(&event.source)
+                .arg(subject_key)
+                .arg(event.subject.as_deref().unwrap_or(""))
+                .arg(event.to_json());
+        }
+        let reply: Vec<String> = invocation
+            .invoke_async(&mut self.conn())
+            .await
+            .map_err(redis_error)?;
+        match reply.first().map(String::as_str) {
+            Some("conflict") => {
+                let current = reply
+                    .get(1)
+                    .and_then(|v| v.parse().ok())
+                    .ok_or_else(|| StoreError::Corrupt(format!("bad conflict reply {reply:?}")))?;
+                Err(StoreError::VersionConflict {
+                    subject: expected_subject.to_string(),
+                    expected: append.expected_version.unwrap_or_default(),
+                    current,
+                })
+            }
+            Some("ok") if reply.len() == 1 + 2 * append.events.len() => append
+                .events
+                .iter()
+                .zip(reply[1..].chunks(2))
+                .map(|(event, pair)| {
+                    Ok(Appended {
+                        id: event.id.clone(),
+                        position: parse_position(&pair[0])?,
+                        duplicate: pair[1] == "1",
+                    })
+                })
+                .collect(),
+            _ => Err(StoreError::Corrupt(format!(
+                "unexpected reply from the append script: {reply:?}"
+            ))),
+        }
+    }
+
+    async fn read(&self, stream: &str, read: Read) -> Result<Vec<StoredEvent>, StoreError> {
+        check_name("stream", stream)?;
+        let keys = Keys::new(stream);
+        if let Some(subject) = &read.subject {
+            return self.read_subject(&keys, subject, &read).await;
+        }
+        let from = read.from.map(|p| format!("({p}"));
+        let mut cmd = match read.direction {
+            Direction::Forward => {
+                let mut cmd = redis::cmd("XRANGE");
+                cmd.arg(keys.events())
+                    .arg(from.as_deref().unwrap_or("-"))
+                    .arg("+");
+                cmd
+            }
+            Direction::Backward => {
+                let mut cmd = redis::cmd("XREVRANGE");
+                cmd.arg(keys.events())
+                    .arg(from.as_deref().unwrap_or("+"))
+                    .arg("-");
+                cmd
+            }
+        };
+        let limit = read.capped_limit();
+        if limit == 0 {
+            return Ok(Vec::new());
+        }
+        cmd.arg("COUNT").arg(limit);
+        self.read_entries(&cmd).await
+    }
+
+    async fn get(
+        &self,
+        stream: &str,
+        id: &str,
+        source: Option<&str>,
+    ) -> Result<Option<StoredEvent>, StoreError> {
+        check_name("stream", stream)?;
+        let keys = Keys::new(stream);
+        let mut cmd = redis::cmd("HGET");
+        match source {
+            Some(source) => cmd.arg(keys.dedupe()).arg(format!("{source}\0{id}")),
+            None => cmd.arg(keys.ids()).arg(id),
+        };
+        let position: Option<String> = cmd
+            .query_async(&mut self.conn())
+            .await
+            .map_err(redis_error)?;
+        match position {
+            Some(position) => self.entry_at(&keys, &position).await,
+            None => Ok(None),
+        }
+    }
+
+    async fn subject_version(&self, stream: &str, subject: &str) -> Result<u64, StoreError> {
+        check_name("stream", stream)?;
+        let version: Option<u64> = redis::cmd("HGET")
+            .arg(Keys::new(stream).versions())
+            .arg(subject)
+            .query_async(&mut self.conn())
+            .await
+            .map_err(redis_error)?;
+        Ok(version.unwrap_or(0))
+    }
+
+    async fn streams(&self) -> Result<Vec<StreamInfo>, StoreError> {
+        let mut names: Vec<String> = redis::cmd("SMEMBERS")
+            .arg(STREAMS)
+            .query_async(&mut self.conn())
+            .await
+            .map_err(redis_error)?;
+        names.sort();
+        let mut out = Vec::with_capacity(names.len());
+        for name in names {
+            // A name not fit for Eddy was not put there by Eddy: skip rather than fail the list.
+            if check_name("stream", &name).is_err() {
+                tracing::warn!(stream = %name, "ignoring a malformed name in {STREAMS}");
+                continue;
+            }
+            if let Some(info) = self.stream(&name).await? {
+                out.push(info);
+            }
+        }
+        Ok(out)
+    }
+
+    async fn stream(&self, stream: &str) -> Result<Option<StreamInfo>, StoreError> {
+        check_name("stream", stream)?;
+        let keys = Keys::new(stream);
+        let (registered, length, first, last): (bool, u64, StreamRangeReply, StreamRangeReply) =
+            redis::pipe()
+                .atomic()
+                .cmd("SISMEMBER")
+                .arg(STREAMS)
+                .arg(stream)
+                .cmd("XLEN")
+                .arg(keys.events())
+                .cmd("XRANGE")
+                .arg(keys.events())
+                .arg("-")
+                .arg("+")
+                .arg("COUNT")
+                .arg(1)
+                .cmd("XREVRANGE")
+                .arg(keys.events())
+                .arg("+")
+                .arg("-")
+                .arg("COUNT")
+                .arg(1)
+                .query_async(&mut self.conn())
+                .await
+                .map_err(redis_error)?;
+        if !registered {
+            return Ok(None);
+        }
+        let end =
+            |reply: &StreamRangeReply| reply.ids.first().map(|e| parse_position(&e.id)).transpose();
+        Ok(Some(StreamInfo {
+            name: stream.to_string(),
+            length,
+            first: end(&first)?,
+            last: end(&last)?,
+        }))
+    }
+
+    async fn delete_stream(&self, stream: &str) -> Result<bool, StoreError> {
+        check_name("stream", stream)?;
+        let keys = Keys::new(stream);
+        let existed: u64 = self
+            .scripts
+            .delete
+            .key(keys.events())
+            .key(keys.dedupe())
+            .key(keys.ids())
+            .key(keys.versions())
+            .key(keys.checkpoints())
+            .key(STREAMS)
+            .arg(stream)
+            .arg(keys.subject_prefix())
+            .invoke_async(&mut self.conn())
+            .await
+            .map_err(redis_error)?;
+        Ok(existed == 1)
+    }
+
+    async fn trim(&self, stream: &str, trim: Trim) -> Result<Trimmed, StoreError> {
+        check_name("stream", stream)?;
+        let keys = Keys::new(stream);
+        let (mode, value) = match trim {
+            Trim::MaxLen(keep) => ("maxlen", keep),
+            Trim::MaxAge(age) => ("maxage", age.as_millis() as u64),
+        };
+        let mut total = Trimmed::default();
+        // Step by step: each step is atomic and safe on its own, and Redis serves other
+        // clients between steps.
+        loop {
+            let (removed, held): (u64, u64) = self
+                .scripts
+                .trim
+                .key(keys.events())
+                .key(keys.dedupe())
+                .key(keys.ids())
+                .arg(mode)
+                .arg(value)
+                .arg(TRIM_STEP)
+                .arg(keys.subject_prefix())
+                .invoke_async(&mut self.conn())
+                .await
+                .map_err(redis_error)?;
+            total.removed += removed;
+            total.held_by_groups |= held == 1;
+            if held == 1 || removed < TRIM_STEP {
+                return Ok(total);
+            }
+        }
+    }
+
+    async fn create_group(
+        &self,
+        stream: &str,
+        group: &str,
+        start: GroupStart,
+    ) -> Result<bool, StoreError> {
+        let keys = check_group(stream, group)?;
+        let start = match start {
+            GroupStart::Beginning => "0-0".to_string(),
+            GroupStart::Now => "$".to_string(),
+            GroupStart::After(position) => position.to_string(),
+        };
+        // Registered first: a group may be created before the stream's first event.
+        redis::cmd("SADD")
+            .arg(STREAMS)
+            .arg(stream)
+            .query_async::<()>(&mut self.conn())
+            .await
+            .map_err(redis_error)?;
+        let result: Result<(), RedisError> = redis::cmd("XGROUP")
+            .arg("CREATE")
+            .arg(keys.events())
+            .arg(group)
+            .arg(start)
+            .arg("MKSTREAM")
+            .query_async(&mut self.conn())
+            .await;
+        match result {
+            Ok(()) => Ok(true),
+            Err(error) if error.code() == Some("BUSYGROUP") => Ok(false),
+            Err(error) => Err(redis_error(error)),
+        }
+    }
+
+    async fn read_group(
+        &self,
+        stream: &str,
+        group: &str,
+        consumer: &str,
+        limit: usize,
+        block: Option<Duration>,
+    ) -> Result<Vec<StoredEvent>, StoreError> {
+        let keys = check_group(stream, group)?;
+        check_name("consumer", consumer)?;
+        // COUNT 0 would mean "no limit" to Redis.
+        if limit == 0 {
+            return Ok(Vec::new());
+        }
+        let mut cmd = redis::cmd("XREADGROUP");
+        cmd.arg("GROUP")
+            .arg(group)
+            .arg(consumer)
+            .arg("COUNT")
+            .arg(limit.min(super::MAX_READ));
+        let block = block.filter(|b| !b.is_zero());
+        if let Some(block) = block {
+            // BLOCK 0 would mean "forever".
+            cmd.arg("BLOCK").arg(block.as_millis().max(1) as u64);
+        }
+        cmd.arg("STREAMS").arg(keys.events()).arg(">");
+        let reply: Option<StreamReadReply> = match block {
+            None => cmd.query_async(&mut self.conn()).await,
+            Some(block) => {
+                let mut conn = self.blocking_conn().await?;
+                match tokio::time::timeout(block + RESPONSE_TIMEOUT, cmd.query_async(&mut conn))
+                    .await
+                {
+                    Ok(Ok(reply)) => {
+                        self.return_blocking_conn(conn);
+                        Ok(reply)
+                    }
+                    Ok(Err(error)) => Err(error),
+                    Err(_) => {
+                        return Err(StoreError::Unavailable(
+                            "Redis did not answer a blocking read in time".to_string(),
+                        ));
+                    }
+                }
+            }
+        }
+        .map_err(|e| group_error(e, stream, group))?;
+        let mut out = Vec::new();
+        for key in reply.map(|r| r.keys).unwrap_or_default() {
+            out.extend(entry::decode_all(&key.ids)?);
+        }
+        Ok(out)
+    }
+
+    async fn ack(
+        &self,
+        stream: &str,
+        group: &str,
+        positions: &[Position],
+    ) -> Result<u64, StoreError> {
+        let keys = check_group(stream, group)?;
+        if positions.is_empty() {
+            return Ok(0);
+        }
+        let mut cmd = redis::cmd("XACK");
+        cmd.arg(keys.events()).arg(group);
+        for position in positions {
+            cmd.arg(position.to_string());
+        }
+        cmd.query_async(&mut self.conn())
+            .await
+            .map_err(|e| group_error(e, stream, group))
+    }
+
+    async fn pending(
+        &self,
+        stream: &str,
+        group: &str,
+        limit: usize,
+    ) -> Result<Vec<PendingEntry>, StoreError> {
+        let keys = check_group(stream, group)?;
+        if limit == 0 {
+            return Ok(Vec::new());
+        }
+        let reply: StreamPendingCountReply = redis::cmd("XPENDING")
+            .arg(keys.events())
+            .arg(group)
+            .arg("-")
+            .arg("+")
+            .arg(limit)
+            .query_async(&mut self.conn())
+            .await
+            .map_err(|e| group_error(e, stream, group))?;
+        reply
+            .ids
+            .into_iter()
+            .map(|p| {
+                Ok(PendingEntry {
+                    position: parse_position(&p.id)?,
+                    consumer: p.consumer,
+                    idle: Duration::from_millis(p.last_delivered_ms as u64),
+                    deliveries: p.times_delivered as u64,
+                })
+            })
+            .collect()
+    }
+
+    async fn claim(
+        &self,
+        stream: &str,
+        group: &str,
+        consumer: &str,
+        min_idle: Duration,
+        limit: usize,
+    ) -> Result<Vec<StoredEvent>, StoreError> {
+        let keys = check_group(stream, group)?;
+        check_name("consumer", consumer)?;
+        let mut claimed = Vec::new();
+        let mut cursor = "0-0".to_string();
+        while claimed.len() < limit {
+            let reply: StreamAutoClaimReply = redis::cmd("XAUTOCLAIM")
+                .arg(keys.events())
+                .arg(group)
+                .arg(consumer)
+                .arg(min_idle.as_millis() as u64)
+                .arg(&cursor)
+                .arg("COUNT")
+                .arg(limit - claimed.len())
+                .query_async(&mut self.conn())
+                .await
+                .map_err(|e| group_error(e, stream, group))?;
+            claimed.extend(entry::decode_all(&reply.claimed)?);
+            // XAUTOCLAIM answers `0-0` once it has scanned the whole pending list.
+            if reply.next_stream_id == "0-0" {
+                break;
+            }
+            cursor = reply.next_stream_id;
+        }
+        Ok(claimed)
+    }
+
+    async fn remove_consumer(
+        &self,
+        stream: &str,
+        group: &str,
+        consumer: &str,
+    ) -> Result<u64, StoreError> {
+        let keys = check_group(stream, group)?;
+        check_name("consumer", consumer)?;
+        self.scripts
+            .remove_consumer
+            .key(keys.events())
+            .arg(group)
+            .arg(consumer)
+            .arg(ORPHANED_CONSUMER)
+            .invoke_async(&mut self.conn())
+            .await
+            .map_err(|e| group_error(e, stream, group))
+    }
+
+    async fn save_checkpoint(
+        &self,
+        stream: &str,
+        name: &str,
+        position: Position,
+    ) -> Result<(), StoreError> {
+        check_name("stream", stream)?;
+        check_name("checkpoint", name)?;
+        redis::cmd("HSET")
+            .arg(Keys::new(stream).checkpoints())
+            .arg(name)
+            .arg(position.to_string())
+            .query_async::<()>(&mut self.conn())
+            .await
+            .map_err(redis_error)
+    }
+
+    async fn checkpoint(&self, stream: &str, name: &str) -> Result<Option<Position>, StoreError> {
+        check_name("stream", stream)?;
+        let position: Option<String> = redis::cmd("HGET")
+            .arg(Keys::new(stream).checkpoints())
+            .arg(name)
+            .query_async(&mut self.conn())
+            .await
+            .map_err(redis_error)?;
+        position.as_deref().map(parse_position).transpose()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::check_version;
+
+    #[test]
+    fn redis_older_than_7_is_refused() {
+        assert!(check_version("# Server\r\nredis_version:7.0.15\r\n").is_ok());
+        assert!(check_version("redis_version:8.2.1\r\n").is_ok());
+        assert!(check_version("redis_version:6.2.14\r\n").is_err());
+    }
+}

@@ -1,0 +1,153 @@
+//! Test support: a private `redis-server` per test, and a fresh store of either backend.
+#![allow(dead_code)]
+
+use std::io::{BufRead, BufReader};
+use std::net::TcpListener;
+use std::process::{Child, Command, Stdio};
+use std::sync::Arc;
+use std::sync::mpsc;
+use std::time::Duration;
+
+use eddy::event::CloudEvent;
+use eddy::store::EventStore;
+use eddy::store::embedded::EmbeddedStore;
+use eddy::store::redis::RedisStore;
+
+/// A `redis-server` of our own on a free loopback port, without persistence, killed on drop.
+/// Never the machine's Redis on 6379.
+pub struct RedisServer {
+    child: Child,
+    port: u16,
+    _dir: tempfile::TempDir,
+}
+
+impl RedisServer {
+    /// Starts one, waiting for its "Ready to accept connections" line. Panics (failing the
+    /// test, not skipping it) if `redis-server` cannot be started.
+    pub fn start() -> Self {
+        let mut last_error = String::new();
+        // The free port is found by binding port 0 and releasing it; another process may grab
+        // it in between, so try a few.
+        for _ in 0..5 {
+            match Self::try_start() {
+                Ok(server) => return server,
+                Err(error) => last_error = error,
+            }
+        }
+        panic!("could not start redis-server (is it installed?): {last_error}");
+    }
+
+    fn try_start() -> Result<Self, String> {
+        let dir = tempfile::tempdir().map_err(|e| e.to_string())?;
+        let port = TcpListener::bind("127.0.0.1:0")
+            .and_then(|l| l.local_addr())
+            .map_err(|e| e.to_string())?
+            .port();
+        let mut child = Command::new("redis-server")
+            .args(["--port", &port.to_string(), "--bind", "127.0.0.1"])
+            .args(["--save", "", "--appendonly", "no"])
+            .arg("--dir")
+            .arg(dir.path())
+            .stdout(Stdio::piped())
+            .stderr(Stdio::null())
+            .spawn()
+            .map_err(|e| format!("cannot run redis-server: {e}"))?;
+        let stdout = child.stdout.take().ok_or("no stdout")?;
+        let (ready_tx, ready_rx) = mpsc::channel();
+        // Reads the log until the server exits, so the pipe never fills.
+        std::thread::spawn(move || {
+            let mut log = Vec::new();
+            for line in BufReader::new(stdout).lines().map_while(Result::ok) {
+                if line.contains("Ready to accept connections") {
+                    let _ = ready_tx.send(Ok(()));
+                }
+                log.push(line);
+            }
+            let _ = ready_tx.send(Err(log.join("\n")));
+        });
+        match ready_rx.recv_timeout(Duration::from_secs(20)) {
+            Ok(Ok(())) => Ok(Self {
+                child,
+                port,
+                _dir: dir,
+            }),
+            Ok(Err(log)) => {
+                let _ = child.wait();
+                Err(format!("redis-server exited: {log}"))
+            }
+            Err(_) => {
+                let _ = child.kill();
+                let _ = child.wait();
+                Err("redis-server did not become ready in 20 s".to_string())
+            }
+        }
+    }
+
+    /// The URL of its database 0.
+    pub fn url(&self) -> String {
+        format!("redis://127.0.0.1:{}/0", self.port)
+    }
+}
+
+impl Drop for RedisServer {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+/// Where a test's store lives; open it again to simulate a restart.
+pub enum Target {
+    /// An embedded store in a temporary directory.
+    Embedded(tempfile::TempDir),
+    /// A private Redis.
+    Redis(RedisServer),
+}
+
+impl Target {
+    /// A fresh embedded store.
+    pub fn embedded() -> Self {
+        Target::Embedded(tempfile::tempdir().expect("a temporary directory"))
+    }
+
+    /// A fresh Redis.
+    pub fn redis() -> Self {
+        Target::Redis(RedisServer::start())
+    }
+
+    /// The store URL.
+    pub fn url(&self) -> String {
+        match self {
+            Target::Embedded(dir) => format!("embedded:{}", dir.path().display()),
+            Target::Redis(server) => server.url(),
+        }
+    }
+
+    /// Opens the store (again). The embedded store must be dropped before it is reopened.
+    pub async fn open(&self) -> Arc<dyn EventStore> {
+        match self {
+            Target::Embedded(dir) => Arc::new(
+                EmbeddedStore::open(dir.path())
+                    .await
+                    .expect("embedded store opens"),
+            ),
+            Target::Redis(server) => Arc::new(
+                RedisStore::connect(&server.url())
+                    .await
+                    .expect("redis store connects"),
+            ),
+        }
+    }
+}
+
+/// An `order.created` event with JSON data, from `/test`.
+pub fn event(id: &str) -> CloudEvent {
+    CloudEvent::new(id, "/test", "order.created")
+        .with_json_data(&serde_json::json!({ "n": id }))
+        .expect("valid data")
+}
+
+/// The same, about `subject`.
+pub fn event_about(id: &str, subject: &str) -> CloudEvent {
+    event(id).with_subject(subject)
+}
