@@ -105,38 +105,46 @@ fn a_truncated_component_fails_to_compile_with_a_clear_error() {
 #[test]
 fn compiled_plugins_are_cached_on_disk() {
     let dir = tempfile::tempdir().unwrap();
+    let cache = dir.path().join("cache");
     let options = eddy::plugin::EngineOptions {
-        cache_dir: Some(dir.path().to_path_buf()),
+        cache_dir: Some(cache.clone()),
     };
     // A private copy: its bytes cannot change under the test.
     let plugin = dir.path().join("plugin.wasm");
     std::fs::copy(plugin_path("type_filter"), &plugin).unwrap();
     let engine = eddy::plugin::PluginEngine::new(&options).unwrap();
     engine.load_file(&plugin).unwrap();
-    let files = walk(dir.path());
-    assert!(
-        !files.is_empty(),
-        "the compiled artifact was written to the cache"
+    let artifacts = compiled_artifacts(&cache);
+    assert_eq!(
+        artifacts.len(),
+        1,
+        "the compiled artifact was written: {artifacts:?}"
     );
     // A second engine (as after a restart) loads the same plugin from the cache.
     let again = eddy::plugin::PluginEngine::new(&options).unwrap();
     again.load_file(&plugin).unwrap();
     assert_eq!(
-        walk(dir.path()).len(),
-        files.len(),
+        compiled_artifacts(&cache),
+        artifacts,
         "nothing new was compiled"
     );
 }
 
-fn walk(dir: &std::path::Path) -> Vec<std::path::PathBuf> {
+/// The cache's compiled artifacts: wasmtime also keeps `.stats` and `.wip-*` files of its own.
+fn compiled_artifacts(dir: &std::path::Path) -> Vec<std::path::PathBuf> {
     let mut out = Vec::new();
     for entry in std::fs::read_dir(dir).unwrap().flatten() {
-        if entry.path().is_dir() {
-            out.extend(walk(&entry.path()));
-        } else {
-            out.push(entry.path());
+        let path = entry.path();
+        if path.is_dir() {
+            out.extend(compiled_artifacts(&path));
+        } else if !path.to_string_lossy().contains('.') || path.extension().is_none() {
+            let name = path.file_name().unwrap().to_string_lossy().into_owned();
+            if !name.contains(".stats") && !name.contains(".wip") && !name.starts_with('.') {
+                out.push(path);
+            }
         }
     }
+    out.sort();
     out
 }
 
