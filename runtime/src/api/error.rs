@@ -115,6 +115,12 @@ impl From<StoreError> for ApiError {
             .with("expectedVersion", expected)
             .with("currentVersion", current),
             StoreError::InvalidRequest(detail) => Self::bad_request(detail),
+            StoreError::LeaseLost { .. } => Self::new(
+                StatusCode::CONFLICT,
+                "lease-lost",
+                "Lease lost",
+                error.to_string(),
+            ),
             StoreError::GroupNotFound { .. } => Self::not_found(error.to_string()),
             StoreError::Unavailable(detail) => {
                 tracing::warn!(%detail, "event store unavailable");

@@ -31,6 +31,13 @@ pub enum StoreError {
         /// The group that was asked for.
         group: String,
     },
+    /// Another process took the lease this commit was fenced by (or it expired); nothing was
+    /// written. Stop writing, drop in-memory state, re-acquire the lease and reload.
+    #[error("lease `{lease}` is no longer held by this owner with this token")]
+    LeaseLost {
+        /// The lease named by the commit's fence.
+        lease: String,
+    },
     /// The store URL is malformed or names an unsupported scheme. Fix the URL.
     #[error("bad store URL `{url}`: {problem}")]
     BadUrl {

@@ -44,6 +44,7 @@
 //! will be added as further methods taking an [`Append`] plus the acknowledgements or state.
 
 mod append;
+mod commit;
 pub mod embedded;
 mod error;
 mod group;
@@ -56,6 +57,7 @@ mod url;
 use std::time::Duration;
 
 pub use append::{Append, Appended, MAX_BATCH};
+pub use commit::{Commit, Fence, GroupAck, Lease, SavedState, StateWrite};
 pub use error::StoreError;
 pub use group::{GroupStart, ORPHANED_CONSUMER, PendingEntry};
 pub use info::{StreamInfo, Trim, Trimmed};
@@ -173,6 +175,43 @@ pub trait EventStore: Send + Sync + 'static {
 
     /// The checkpoint saved under `name` for this stream, if any.
     async fn checkpoint(&self, stream: &str, name: &str) -> Result<Option<Position>, StoreError>;
+
+    /// Applies `commit` atomically. Returns, per `appends` entry, the `Appended` of each event.
+    async fn commit(&self, commit: Commit) -> Result<Vec<Vec<Appended>>, StoreError>;
+
+    /// The saved state of `subject` in `projection`, if any.
+    async fn load_state(
+        &self,
+        projection: &str,
+        subject: &str,
+    ) -> Result<Option<SavedState>, StoreError>;
+
+    /// Subjects of `projection` in ascending order, after `after` (exclusive), at most `limit`.
+    async fn list_states(
+        &self,
+        projection: &str,
+        after: Option<&str>,
+        limit: usize,
+    ) -> Result<Vec<String>, StoreError>;
+
+    /// Deletes every state of `projection`; returns how many there were.
+    async fn delete_projection(&self, projection: &str) -> Result<u64, StoreError>;
+
+    /// Takes the lease `name` for `owner` for `ttl` if it is free, expired, or already `owner`'s
+    /// (then it is renewed, keeping its token). A newly taken lease gets a token greater than any
+    /// token this lease had before (fencing). `None` if another owner holds it.
+    async fn acquire_lease(
+        &self,
+        name: &str,
+        owner: &str,
+        ttl: Duration,
+    ) -> Result<Option<Lease>, StoreError>;
+
+    /// Gives the lease up if `owner` holds it; returns whether it did.
+    async fn release_lease(&self, name: &str, owner: &str) -> Result<bool, StoreError>;
+
+    /// Leases whose name starts with `prefix` and have not expired, by name.
+    async fn leases(&self, prefix: &str) -> Result<Vec<Lease>, StoreError>;
 }
 
 /// The position after `last` for an event appended at `now_ms`: `max(last.ms, now)` keeps

@@ -18,8 +18,8 @@ use redb::Database;
 use tokio::sync::Notify;
 
 use super::{
-    Append, Appended, EventStore, GroupStart, PendingEntry, Read, StoreError, StoredEvent,
-    StreamInfo, Trim, Trimmed, check_name, now_ms,
+    Append, Appended, Commit, EventStore, GroupStart, Lease, PendingEntry, Read, SavedState,
+    StoreError, StoredEvent, StreamInfo, Trim, Trimmed, check_name, now_ms,
 };
 use crate::event::Position;
 
@@ -279,5 +279,47 @@ impl EventStore for EmbeddedStore {
         let (stream, name) = (stream.to_string(), name.to_string());
         self.run(move |db| groups::checkpoint(db, &stream, &name))
             .await
+    }
+
+    async fn commit(&self, _commit: Commit) -> Result<Vec<Vec<Appended>>, StoreError> {
+        Err(StoreError::InvalidRequest("not implemented yet".into()))
+    }
+
+    async fn load_state(
+        &self,
+        _projection: &str,
+        _subject: &str,
+    ) -> Result<Option<SavedState>, StoreError> {
+        Err(StoreError::InvalidRequest("not implemented yet".into()))
+    }
+
+    async fn list_states(
+        &self,
+        _projection: &str,
+        _after: Option<&str>,
+        _limit: usize,
+    ) -> Result<Vec<String>, StoreError> {
+        Err(StoreError::InvalidRequest("not implemented yet".into()))
+    }
+
+    async fn delete_projection(&self, _projection: &str) -> Result<u64, StoreError> {
+        Err(StoreError::InvalidRequest("not implemented yet".into()))
+    }
+
+    async fn acquire_lease(
+        &self,
+        _name: &str,
+        _owner: &str,
+        _ttl: Duration,
+    ) -> Result<Option<Lease>, StoreError> {
+        Err(StoreError::InvalidRequest("not implemented yet".into()))
+    }
+
+    async fn release_lease(&self, _name: &str, _owner: &str) -> Result<bool, StoreError> {
+        Err(StoreError::InvalidRequest("not implemented yet".into()))
+    }
+
+    async fn leases(&self, _prefix: &str) -> Result<Vec<Lease>, StoreError> {
+        Err(StoreError::InvalidRequest("not implemented yet".into()))
     }
 }

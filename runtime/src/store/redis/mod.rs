@@ -25,8 +25,8 @@ use self::keys::{Keys, STREAMS, index_member, member_position};
 use super::append::dedupe_key;
 use super::error::parse_position;
 use super::{
-    Append, Appended, Direction, EventStore, GroupStart, ORPHANED_CONSUMER, PendingEntry, Read,
-    StoreError, StoredEvent, StreamInfo, Trim, Trimmed, check_name,
+    Append, Appended, Commit, Direction, EventStore, GroupStart, Lease, ORPHANED_CONSUMER,
+    PendingEntry, Read, SavedState, StoreError, StoredEvent, StreamInfo, Trim, Trimmed, check_name,
 };
 use crate::event::Position;
 
@@ -735,6 +735,48 @@ impl EventStore for RedisStore {
             .await
             .map_err(redis_error)?;
         position.as_deref().map(parse_position).transpose()
+    }
+
+    async fn commit(&self, _commit: Commit) -> Result<Vec<Vec<Appended>>, StoreError> {
+        Err(StoreError::InvalidRequest("not implemented yet".into()))
+    }
+
+    async fn load_state(
+        &self,
+        _projection: &str,
+        _subject: &str,
+    ) -> Result<Option<SavedState>, StoreError> {
+        Err(StoreError::InvalidRequest("not implemented yet".into()))
+    }
+
+    async fn list_states(
+        &self,
+        _projection: &str,
+        _after: Option<&str>,
+        _limit: usize,
+    ) -> Result<Vec<String>, StoreError> {
+        Err(StoreError::InvalidRequest("not implemented yet".into()))
+    }
+
+    async fn delete_projection(&self, _projection: &str) -> Result<u64, StoreError> {
+        Err(StoreError::InvalidRequest("not implemented yet".into()))
+    }
+
+    async fn acquire_lease(
+        &self,
+        _name: &str,
+        _owner: &str,
+        _ttl: Duration,
+    ) -> Result<Option<Lease>, StoreError> {
+        Err(StoreError::InvalidRequest("not implemented yet".into()))
+    }
+
+    async fn release_lease(&self, _name: &str, _owner: &str) -> Result<bool, StoreError> {
+        Err(StoreError::InvalidRequest("not implemented yet".into()))
+    }
+
+    async fn leases(&self, _prefix: &str) -> Result<Vec<Lease>, StoreError> {
+        Err(StoreError::InvalidRequest("not implemented yet".into()))
     }
 }
 
