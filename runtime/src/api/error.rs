@@ -87,6 +87,21 @@ impl ApiError {
         )
     }
 
+    /// 409: the request conflicts with what exists (e.g. a subscription of that name).
+    pub fn conflict(detail: impl Into<String>) -> Self {
+        Self::new(StatusCode::CONFLICT, "conflict", "Conflict", detail)
+    }
+
+    /// 422: the request is well-formed but cannot be carried out (e.g. an unusable plugin).
+    pub fn unprocessable(detail: impl Into<String>) -> Self {
+        Self::new(
+            StatusCode::UNPROCESSABLE_ENTITY,
+            "unprocessable",
+            "Unprocessable request",
+            detail,
+        )
+    }
+
     /// The status code.
     pub fn status(&self) -> StatusCode {
         self.status
@@ -95,6 +110,19 @@ impl ApiError {
     fn with(mut self, name: &str, value: impl Into<serde_json::Value>) -> Self {
         self.extra.insert(name.to_string(), value.into());
         self
+    }
+}
+
+impl From<crate::subscription::SubscriptionError> for ApiError {
+    fn from(error: crate::subscription::SubscriptionError) -> Self {
+        use crate::subscription::SubscriptionError as E;
+        match error {
+            E::NotFound(_) => ApiError::not_found(error.to_string()),
+            E::AlreadyExists(_) => ApiError::conflict(error.to_string()),
+            E::Invalid(_) => ApiError::bad_request(error.to_string()),
+            E::Plugin(_) => ApiError::unprocessable(error.to_string()),
+            E::Store(store) => store.into(),
+        }
     }
 }
 

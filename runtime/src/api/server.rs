@@ -21,8 +21,17 @@ pub async fn serve(
     config: ApiConfig,
     shutdown: impl Future<Output = ()> + Send + 'static,
 ) -> std::io::Result<()> {
+    serve_app(listener, router(store, config), shutdown).await
+}
+
+/// Like [`serve`], for a router built by the caller (e.g. with running subscriptions).
+pub async fn serve_app(
+    listener: TcpListener,
+    app: axum::Router,
+    shutdown: impl Future<Output = ()> + Send + 'static,
+) -> std::io::Result<()> {
     let (started_tx, mut started_rx) = tokio::sync::watch::channel(false);
-    let server = axum::serve(listener, router(store, config)).with_graceful_shutdown(async move {
+    let server = axum::serve(listener, app).with_graceful_shutdown(async move {
         shutdown.await;
         let _ = started_tx.send(true);
     });

@@ -1,12 +1,17 @@
 //! `eddy serve`: the HTTP API over an event store.
 
 use std::net::SocketAddr;
+use std::path::PathBuf;
 use std::process::ExitCode;
+use std::sync::Arc;
 
 use anyhow::Context as _;
 
 use crate::api::{self, ApiConfig, DEFAULT_MAX_BODY_BYTES};
+use crate::config::EddyConfig;
+use crate::plugin::{EngineOptions, PluginEngine};
 use crate::store::{DEFAULT_STORE_URL, StoreUrl};
+use crate::subscription::SubscriptionHost;
 
 /// Arguments of `eddy serve`.
 #[derive(Debug, clap::Args)]
@@ -20,6 +25,13 @@ pub struct ServeArgs {
     /// The largest request body accepted, in bytes (larger ones get 413).
     #[arg(long, default_value_t = DEFAULT_MAX_BODY_BYTES)]
     max_body_bytes: usize,
+    /// A configuration file with `[[subscription]]`s to run.
+    #[arg(long, env = "EDDY_CONFIG")]
+    config: Option<PathBuf>,
+    /// The folder where plugins named in subscriptions (`plugin = "order-totals"`) are found
+    /// as `<name>.wasm`.
+    #[arg(long, env = "EDDY_PLUGINS", default_value = "plugins")]
+    plugins: PathBuf,
 }
 
 /// Runs `eddy serve` until SIGINT or SIGTERM.
@@ -41,9 +53,32 @@ async fn serve(args: ServeArgs) -> anyhow::Result<ExitCode> {
     let config = ApiConfig {
         max_body_bytes: args.max_body_bytes,
     };
-    api::serve(listener, store, config, api::shutdown_signal())
-        .await
-        .context("the HTTP server failed")?;
+    // Read the configuration first: a wrong file stops the start with the line at fault.
+    let file = match &args.config {
+        Some(path) => Some(EddyConfig::load(path)?),
+        None => None,
+    };
+    let engine = PluginEngine::new(&EngineOptions::with_default_cache())?;
+    let host = Arc::new(SubscriptionHost::new(
+        store,
+        engine,
+        Some(args.plugins.clone()),
+    ));
+    for spec in file.map(|f| f.subscriptions).unwrap_or_default() {
+        let name = spec.name.clone();
+        host.start(spec)
+            .await
+            .with_context(|| format!("cannot start subscription `{name}`"))?;
+    }
+    let served = api::serve_app(
+        listener,
+        api::router_with(host.clone(), config),
+        api::shutdown_signal(),
+    )
+    .await;
+    // In-flight batches finish (within a bound); everything else stays pending for next time.
+    host.stop_all().await;
+    served.context("the HTTP server failed")?;
     tracing::info!("stopped");
     Ok(ExitCode::SUCCESS)
 }

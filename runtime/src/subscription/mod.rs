@@ -1,10 +1,26 @@
-//! Subscriptions: plugins bound to streams.
+//! Subscriptions: plugins bound to streams, running.
 //!
 //! [`SubscriptionSpec`] is what a user writes (config file, sidecar file or API JSON);
-//! [`RetryPolicy`] says how failures are retried before an event is dead-lettered.
+//! [`SubscriptionHost`] runs specs. A handler subscription reads its streams through a
+//! consumer group (at-least-once; emitted events and the acknowledgement are committed
+//! together, and emitted ids derive from the input, so retries are deduplicated). A reducer
+//! subscription spreads subjects over partitions held under leases and commits states with
+//! checkpoints (exactly-once state, per-subject order). Failures are retried per
+//! [`RetryPolicy`], then dead-lettered (see [`dead_letter`]).
 
+pub mod dead_letter;
+mod handler_worker;
+mod host;
+mod pipeline;
+mod reducer_worker;
 mod retry;
 mod spec;
+mod stats;
+mod worker;
 
+pub use host::{
+    STOP_TIMEOUT, StreamProgress, SubscriptionError, SubscriptionHost, SubscriptionInfo,
+};
 pub use retry::RetryPolicy;
 pub use spec::{MAX_BATCH, SpecError, Start, SubscriptionSpec};
+pub use stats::StatsSnapshot;

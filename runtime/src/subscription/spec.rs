@@ -47,6 +47,15 @@ pub struct SubscriptionSpec {
     /// Fuel and memory limits of the plugin.
     #[serde(default)]
     pub limits: Limits,
+    /// Reducers: how many partitions the subjects are spread over. Each partition is
+    /// processed by one `eddy` process at a time, so more partitions let more processes share
+    /// the work; a subject always stays in its partition, so its events stay in order.
+    #[serde(default = "default_partitions")]
+    pub partitions: u32,
+}
+
+fn default_partitions() -> u32 {
+    4
 }
 
 fn default_batch() -> u32 {
@@ -148,6 +157,9 @@ impl SubscriptionSpec {
         self.retry
             .validate()
             .map_err(|(key, problem)| fail(key, &problem))?;
+        if !(1..=256).contains(&self.partitions) {
+            return Err(fail("partitions", "must be between 1 and 256"));
+        }
         if self.limits.fuel == 0 {
             return Err(fail("limits.fuel", "must be at least 1"));
         }
@@ -158,21 +170,13 @@ impl SubscriptionSpec {
     }
 }
 
-/// Names of subscriptions, groups and streams: 1–200 characters of letters, digits and
-/// `-_.:`, so they are safe in Redis keys, file names and URLs.
+/// Names of subscriptions, groups and streams follow the store's rules (letters, digits,
+/// `.`, `_`, `-`), so they are safe in Redis keys, file names and URLs.
 fn check_identifier(name: &str) -> Result<(), String> {
-    if name.is_empty() || name.len() > 200 {
-        return Err("must be 1 to 200 characters long".to_string());
-    }
-    if !name
-        .chars()
-        .all(|c| c.is_ascii_alphanumeric() || matches!(c, '-' | '_' | '.' | ':'))
-    {
-        return Err(format!(
-            "`{name}` may hold only letters, digits and `-`, `_`, `.`, `:`"
-        ));
-    }
-    Ok(())
+    crate::store::check_name("name", name).map_err(|e| match e {
+        crate::store::StoreError::InvalidRequest(message) => message,
+        other => other.to_string(),
+    })
 }
 
 #[cfg(test)]

@@ -1,0 +1,153 @@
+//! Dead letters: events a subscription gave up on, kept with why, and their redrive.
+//!
+//! A dead letter is the original event, appended to the subscription's dead-letter stream
+//! `<name>.dlq` with extension attributes that say what happened: `eddydlqerror`,
+//! `eddydlqplugin` (the plugin's hash), `eddydlqattempts`, `eddydlqstream` and
+//! `eddydlqposition` (where the event was read). A redrive appends a small link event to
+//! `<name>.redrive`, a stream the subscription also reads; the link is resolved to the
+//! original event, so the plugin sees it exactly as it first did.
+
+use std::sync::atomic::{AtomicU64, Ordering};
+
+use crate::event::{CloudEvent, ExtensionValue, Position};
+use crate::plugin::CallError;
+use crate::store::{Direction, EventStore, Read, StoreError, StoredEvent};
+
+/// The dead-letter stream of a subscription.
+pub fn dlq_stream(subscription: &str) -> String {
+    format!("{subscription}.dlq")
+}
+
+/// The stream of redrive links a subscription reads besides its own streams.
+pub fn redrive_stream(subscription: &str) -> String {
+    format!("{subscription}.redrive")
+}
+
+/// Where redriven dead letters are marked as resolved (subject = their position).
+pub(crate) fn resolved_projection(subscription: &str) -> String {
+    format!("{subscription}.dlq-resolved")
+}
+
+/// The type of redrive link events.
+pub(crate) const REDRIVE_TYPE: &str = "eddy.redrive";
+
+const EXT_ERROR: &str = "eddydlqerror";
+const EXT_PLUGIN: &str = "eddydlqplugin";
+const EXT_ATTEMPTS: &str = "eddydlqattempts";
+const EXT_STREAM: &str = "eddydlqstream";
+const EXT_POSITION: &str = "eddydlqposition";
+
+/// The dead letter of `event`, read from `stream` at `position`.
+pub(crate) fn dead_letter_event(
+    event: &CloudEvent,
+    stream: &str,
+    position: Position,
+    error: &CallError,
+    attempts: u32,
+    plugin_hash: &str,
+) -> CloudEvent {
+    let mut letter = event.clone();
+    let mut set = |name: &str, value: ExtensionValue| {
+        letter.extensions.insert(name.to_string(), value);
+    };
+    set(EXT_ERROR, ExtensionValue::String(error.to_string()));
+    set(EXT_PLUGIN, ExtensionValue::String(plugin_hash.to_string()));
+    set(EXT_ATTEMPTS, ExtensionValue::Integer(i64::from(attempts)));
+    set(EXT_STREAM, ExtensionValue::String(stream.to_string()));
+    set(EXT_POSITION, ExtensionValue::String(position.to_string()));
+    letter
+}
+
+/// A dead letter as the API shows it.
+#[derive(Debug, Clone, serde::Serialize)]
+pub struct DeadLetter {
+    /// Its position in the dead-letter stream (what a redrive names).
+    pub position: Position,
+    /// The stream the event was read from.
+    pub stream: String,
+    /// The event's position there.
+    pub original_position: Option<Position>,
+    /// How many attempts were made.
+    pub attempts: i64,
+    /// The last error.
+    pub error: String,
+    /// The hash of the plugin that failed.
+    pub plugin: String,
+    /// The original event.
+    pub event: CloudEvent,
+}
+
+impl DeadLetter {
+    /// Reads a dead letter back from its stored form.
+    pub(crate) fn from_stored(stored: StoredEvent) -> Self {
+        let mut event = stored.event;
+        let mut take = |name: &str| event.extensions.remove(name);
+        let text = |v: Option<ExtensionValue>| v.map(|v| v.to_string()).unwrap_or_default();
+        let error = text(take(EXT_ERROR));
+        let plugin = text(take(EXT_PLUGIN));
+        let attempts = match take(EXT_ATTEMPTS) {
+            Some(ExtensionValue::Integer(n)) => n,
+            _ => 0,
+        };
+        let stream = text(take(EXT_STREAM));
+        let original_position = text(take(EXT_POSITION)).parse().ok();
+        DeadLetter {
+            position: stored.position,
+            stream,
+            original_position,
+            attempts,
+            error,
+            plugin,
+            event,
+        }
+    }
+}
+
+/// A link event asking the subscription to process the dead letter at `dlq_position` again.
+pub(crate) fn redrive_link(dlq_position: Position) -> CloudEvent {
+    static COUNTER: AtomicU64 = AtomicU64::new(0);
+    let n = COUNTER.fetch_add(1, Ordering::Relaxed);
+    let mut link = CloudEvent::new(
+        format!("{dlq_position}/{}/{n}", crate::store::now_ms()),
+        "eddy://redrive",
+        REDRIVE_TYPE,
+    );
+    link.extensions.insert(
+        "eddydlq".to_string(),
+        ExtensionValue::String(dlq_position.to_string()),
+    );
+    link
+}
+
+/// Resolves a redrive link to the dead letter it names: its position in the dead-letter
+/// stream and the original event as it was first read. `None` if the link is malformed or
+/// the dead letter is gone (trimmed).
+pub(crate) async fn resolve_link(
+    store: &dyn EventStore,
+    subscription: &str,
+    link: &CloudEvent,
+) -> Result<Option<(Position, String, StoredEvent)>, StoreError> {
+    let Some(position) = link
+        .extensions
+        .get("eddydlq")
+        .and_then(|v| v.to_string().parse::<Position>().ok())
+    else {
+        return Ok(None);
+    };
+    let read = Read {
+        from: position.prev(),
+        direction: Direction::Forward,
+        limit: 1,
+        subject: None,
+    };
+    let found = store.read(&dlq_stream(subscription), read).await?;
+    let Some(stored) = found.into_iter().next().filter(|s| s.position == position) else {
+        return Ok(None);
+    };
+    let letter = DeadLetter::from_stored(stored);
+    let original = StoredEvent {
+        position: letter.original_position.unwrap_or(position),
+        event: letter.event,
+    };
+    Ok(Some((position, letter.stream, original)))
+}

@@ -1,0 +1,487 @@
+//! The running subscriptions of one `eddy` process: start, stop, inspect.
+
+use std::collections::{BTreeMap, HashMap};
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::time::Duration;
+
+use tokio::sync::{Mutex, watch};
+use tokio::task::JoinHandle;
+
+use super::dead_letter::{
+    DeadLetter, dlq_stream, redrive_link, redrive_stream, resolved_projection,
+};
+use super::pipeline::Pipeline;
+use super::reducer_worker::lease_name;
+use super::stats::{Stats, StatsSnapshot};
+use super::worker::WorkerContext;
+use super::{SubscriptionSpec, handler_worker, reducer_worker};
+use crate::event::Position;
+use crate::plugin::{LoadError, Plugin, PluginEngine, PluginInstance, PluginKind};
+use crate::store::{Append, Direction, EventStore, Lease, MAX_READ, Read, SavedState, StoreError};
+
+/// Why a subscription request failed.
+#[derive(Debug, thiserror::Error)]
+pub enum SubscriptionError {
+    /// No subscription by that name runs here.
+    #[error("no subscription `{0}`")]
+    NotFound(String),
+    /// A subscription by that name runs already: stop it first.
+    #[error("subscription `{0}` exists already")]
+    AlreadyExists(String),
+    /// The spec is invalid: fix the named key.
+    #[error(transparent)]
+    Invalid(#[from] super::SpecError),
+    /// A plugin could not be used (missing file, wrong world, wrong kind).
+    #[error("{0}")]
+    Plugin(String),
+    /// The store failed; retry later.
+    #[error(transparent)]
+    Store(#[from] StoreError),
+}
+
+/// A subscription as the API shows it.
+#[derive(Debug, Clone, serde::Serialize)]
+pub struct SubscriptionInfo {
+    /// The name.
+    pub name: String,
+    /// `running` while its workers run.
+    pub status: &'static str,
+    /// `handler` or `reducer`.
+    pub kind: PluginKind,
+    /// The plugin's hash (its version).
+    pub plugin: String,
+    /// Per stream: the checkpoint and the lag (events after it, counted up to 10,000).
+    pub streams: Vec<StreamProgress>,
+    /// Counters since this process started the subscription.
+    pub stats: StatsSnapshot,
+    /// Who processes it: this process's consumer, and for reducers the partition leases.
+    pub consumers: Vec<String>,
+    /// Reducers: the partition leases.
+    pub leases: Vec<Lease>,
+    /// The spec it runs.
+    pub spec: SubscriptionSpec,
+}
+
+/// One stream's progress.
+#[derive(Debug, Clone, serde::Serialize)]
+pub struct StreamProgress {
+    /// The stream.
+    pub stream: String,
+    /// The last position handled (reducers: the smallest over partitions).
+    pub checkpoint: Option<Position>,
+    /// Events after the checkpoint (at most 10,000 are counted).
+    pub lag: usize,
+}
+
+struct Running {
+    spec: Arc<SubscriptionSpec>,
+    plugin: Plugin,
+    stats: Arc<Stats>,
+    stop: Arc<AtomicBool>,
+    stop_tx: watch::Sender<bool>,
+    tasks: Vec<JoinHandle<()>>,
+}
+
+/// Runs subscriptions against one store.
+pub struct SubscriptionHost {
+    store: Arc<dyn EventStore>,
+    engine: PluginEngine,
+    plugins_dir: Option<PathBuf>,
+    consumer: String,
+    running: Mutex<BTreeMap<String, Running>>,
+}
+
+/// How long stopping waits for in-flight batches before abandoning them (they stay pending).
+pub const STOP_TIMEOUT: Duration = Duration::from_secs(10);
+
+impl SubscriptionHost {
+    /// A host for `store`; plugin names are looked up in `plugins_dir`.
+    pub fn new(
+        store: Arc<dyn EventStore>,
+        engine: PluginEngine,
+        plugins_dir: Option<PathBuf>,
+    ) -> Self {
+        let host = std::env::var("HOSTNAME").unwrap_or_else(|_| "eddy".to_string());
+        let consumer = format!(
+            "{host}-{}-{}",
+            std::process::id(),
+            crate::store::now_ms() % 100_000
+        );
+        let consumer: String = consumer
+            .chars()
+            .map(|c| {
+                if c.is_ascii_alphanumeric() || matches!(c, '.' | '_' | '-') {
+                    c
+                } else {
+                    '_'
+                }
+            })
+            .collect();
+        Self {
+            store,
+            engine,
+            plugins_dir,
+            consumer,
+            running: Mutex::new(BTreeMap::new()),
+        }
+    }
+
+    /// This process's consumer name.
+    pub fn consumer(&self) -> &str {
+        &self.consumer
+    }
+
+    /// The store the subscriptions run on.
+    pub fn store(&self) -> &Arc<dyn EventStore> {
+        &self.store
+    }
+
+    /// Where a plugin named in a spec lives: a path as given, or `<plugins dir>/<name>.wasm`.
+    pub fn plugin_path(&self, name: &str) -> PathBuf {
+        let as_path = Path::new(name);
+        if name.ends_with(".wasm") || name.contains('/') {
+            return as_path.to_path_buf();
+        }
+        let dir = self
+            .plugins_dir
+            .clone()
+            .unwrap_or_else(|| PathBuf::from("plugins"));
+        dir.join(format!("{name}.wasm"))
+    }
+
+    async fn load(&self, name: &str) -> Result<Plugin, SubscriptionError> {
+        let path = self.plugin_path(name);
+        let engine = self.engine.clone();
+        tokio::task::spawn_blocking(move || engine.load_file(&path))
+            .await
+            .map_err(|e| SubscriptionError::Plugin(e.to_string()))?
+            .map_err(|e: LoadError| SubscriptionError::Plugin(e.to_string()))
+    }
+
+    /// Starts a subscription: loads its plugins and starts its workers.
+    pub async fn start(&self, spec: SubscriptionSpec) -> Result<(), SubscriptionError> {
+        spec.validate()?;
+        if self.running.lock().await.contains_key(&spec.name) {
+            return Err(SubscriptionError::AlreadyExists(spec.name));
+        }
+        let plugin = self.load(&spec.plugin).await?;
+        if !matches!(plugin.kind(), PluginKind::Handler | PluginKind::Reducer) {
+            return Err(SubscriptionError::Plugin(format!(
+                "plugin `{}` is a {}; a subscription runs a handler or a reducer (a filter goes in `filter`)",
+                spec.plugin,
+                plugin.kind()
+            )));
+        }
+        let filter = match &spec.filter {
+            Some(name) => {
+                let filter = self.load(name).await?;
+                if filter.kind() != PluginKind::Filter {
+                    return Err(SubscriptionError::Plugin(format!(
+                        "`filter` plugin `{name}` is a {}, not a filter",
+                        filter.kind()
+                    )));
+                }
+                Some(filter)
+            }
+            None => None,
+        };
+        let mut now_positions = HashMap::new();
+        if spec.start == super::Start::Now {
+            for stream in &spec.streams {
+                now_positions.insert(
+                    stream.clone(),
+                    self.store.stream(stream).await?.and_then(|s| s.last),
+                );
+            }
+        }
+        let spec = Arc::new(spec);
+        let stats = Arc::new(Stats::default());
+        let stop = Arc::new(AtomicBool::new(false));
+        let (stop_tx, stop_rx) = watch::channel(false);
+        let ctx = WorkerContext {
+            store: self.store.clone(),
+            spec: spec.clone(),
+            consumer: self.consumer.clone(),
+            stop: stop.clone(),
+            stop_rx,
+            stats: stats.clone(),
+            now_positions: Arc::new(now_positions),
+        };
+        let pipeline = || -> Result<Pipeline, SubscriptionError> {
+            let instance = |p: &Plugin| {
+                PluginInstance::new(p, spec.config.clone(), spec.limits)
+                    .map_err(|e| SubscriptionError::Plugin(e.to_string()))
+            };
+            let filter = filter.as_ref().map(instance).transpose()?;
+            Ok(Pipeline::new(
+                instance(&plugin)?,
+                filter,
+                spec.clone(),
+                stop.clone(),
+                stats.clone(),
+            ))
+        };
+        let mut tasks = Vec::new();
+        match plugin.kind() {
+            PluginKind::Handler => {
+                let mut streams = spec.streams.clone();
+                streams.push(redrive_stream(&spec.name));
+                for stream in streams {
+                    tasks.push(tokio::spawn(handler_worker::run(
+                        ctx.clone(),
+                        stream,
+                        pipeline()?,
+                    )));
+                }
+            }
+            _ => {
+                for partition in 0..spec.partitions {
+                    tasks.push(tokio::spawn(reducer_worker::run(
+                        ctx.clone(),
+                        partition,
+                        pipeline()?,
+                    )));
+                }
+            }
+        }
+        tracing::info!(subscription = %spec.name, plugin = %plugin.hash(), kind = %plugin.kind(), "subscription started");
+        self.running.lock().await.insert(
+            spec.name.clone(),
+            Running {
+                spec,
+                plugin,
+                stats,
+                stop,
+                stop_tx,
+                tasks,
+            },
+        );
+        Ok(())
+    }
+
+    /// Stops a subscription: no new reads; in-flight batches get [`STOP_TIMEOUT`] to finish;
+    /// whatever is unfinished stays pending for the next start. Checkpoints and states stay.
+    pub async fn stop(&self, name: &str) -> Result<(), SubscriptionError> {
+        let running = self
+            .running
+            .lock()
+            .await
+            .remove(name)
+            .ok_or_else(|| SubscriptionError::NotFound(name.to_string()))?;
+        stop_running(running).await;
+        Ok(())
+    }
+
+    /// Stops every subscription (on shutdown).
+    pub async fn stop_all(&self) {
+        let all = std::mem::take(&mut *self.running.lock().await);
+        let mut set = tokio::task::JoinSet::new();
+        for running in all.into_values() {
+            set.spawn(stop_running(running));
+        }
+        while set.join_next().await.is_some() {}
+    }
+
+    /// Every running subscription.
+    pub async fn list(&self) -> Vec<SubscriptionInfo> {
+        let names: Vec<String> = self.running.lock().await.keys().cloned().collect();
+        let mut all = Vec::new();
+        for name in names {
+            if let Ok(info) = self.info(&name).await {
+                all.push(info);
+            }
+        }
+        all
+    }
+
+    /// One subscription, with its progress per stream.
+    pub async fn info(&self, name: &str) -> Result<SubscriptionInfo, SubscriptionError> {
+        let (spec, plugin, stats) = {
+            let running = self.running.lock().await;
+            let r = running
+                .get(name)
+                .ok_or_else(|| SubscriptionError::NotFound(name.to_string()))?;
+            (r.spec.clone(), r.plugin.clone(), r.stats.snapshot())
+        };
+        let mut streams = Vec::new();
+        let leases = if plugin.kind() == PluginKind::Reducer {
+            self.store.leases(&format!("{name}.p")).await?
+        } else {
+            Vec::new()
+        };
+        for stream in &spec.streams {
+            let checkpoint = match plugin.kind() {
+                PluginKind::Reducer => {
+                    let mut lowest: Option<Option<Position>> = None;
+                    for p in 0..spec.partitions {
+                        let cp = self.store.checkpoint(stream, &lease_name(name, p)).await?;
+                        lowest = Some(match lowest {
+                            None => cp,
+                            Some(low) => low.min(cp),
+                        });
+                    }
+                    lowest.flatten()
+                }
+                _ => self.store.checkpoint(stream, spec.group()).await?,
+            };
+            let after = self
+                .store
+                .read(
+                    stream,
+                    Read {
+                        from: checkpoint,
+                        direction: Direction::Forward,
+                        limit: MAX_READ.min(10_000),
+                        subject: None,
+                    },
+                )
+                .await?;
+            streams.push(StreamProgress {
+                stream: stream.clone(),
+                checkpoint,
+                lag: after.len(),
+            });
+        }
+        let mut consumers = vec![self.consumer.clone()];
+        for lease in &leases {
+            if !consumers.contains(&lease.owner) {
+                consumers.push(lease.owner.clone());
+            }
+        }
+        Ok(SubscriptionInfo {
+            name: name.to_string(),
+            status: "running",
+            kind: plugin.kind(),
+            plugin: plugin.hash().to_string(),
+            streams,
+            stats,
+            consumers,
+            leases,
+            spec: (*spec).clone(),
+        })
+    }
+
+    async fn require(&self, name: &str) -> Result<(), SubscriptionError> {
+        if self.running.lock().await.contains_key(name) {
+            Ok(())
+        } else {
+            Err(SubscriptionError::NotFound(name.to_string()))
+        }
+    }
+
+    /// Dead letters not yet redriven successfully, oldest first, after `from`.
+    pub async fn dead_letters(
+        &self,
+        name: &str,
+        from: Option<Position>,
+        limit: usize,
+    ) -> Result<Vec<DeadLetter>, SubscriptionError> {
+        self.require(name).await?;
+        let mut letters = Vec::new();
+        let mut cursor = from;
+        while letters.len() < limit {
+            let page = self
+                .store
+                .read(
+                    &dlq_stream(name),
+                    Read {
+                        from: cursor,
+                        direction: Direction::Forward,
+                        limit: 256,
+                        subject: None,
+                    },
+                )
+                .await?;
+            let Some(last) = page.last().map(|s| s.position) else {
+                break;
+            };
+            cursor = Some(last);
+            for stored in page {
+                let resolved = self
+                    .store
+                    .load_state(&resolved_projection(name), &stored.position.to_string())
+                    .await?
+                    .is_some();
+                if !resolved && letters.len() < limit {
+                    letters.push(DeadLetter::from_stored(stored));
+                }
+            }
+        }
+        Ok(letters)
+    }
+
+    /// Asks the subscription to process dead letters again: all of them, or those whose
+    /// event has one of `ids`. Returns how many were sent. Each is processed like a new event; if it
+    /// fails again it stays a dead letter.
+    pub async fn redrive(
+        &self,
+        name: &str,
+        ids: Option<Vec<String>>,
+    ) -> Result<usize, SubscriptionError> {
+        let letters = self.dead_letters(name, None, usize::MAX).await?;
+        let links: Vec<_> = letters
+            .iter()
+            .filter(|l| ids.as_ref().is_none_or(|ids| ids.contains(&l.event.id)))
+            .map(|l| redrive_link(l.position))
+            .collect();
+        let count = links.len();
+        for chunk in links.chunks(512) {
+            self.store
+                .append(
+                    &redrive_stream(name),
+                    Append {
+                        events: chunk.to_vec(),
+                        expected_version: None,
+                    },
+                )
+                .await?;
+        }
+        Ok(count)
+    }
+
+    /// A reducer subscription's state of `subject`.
+    pub async fn projection(
+        &self,
+        name: &str,
+        subject: &str,
+    ) -> Result<Option<SavedState>, SubscriptionError> {
+        self.require(name).await?;
+        Ok(self.store.load_state(name, subject).await?)
+    }
+
+    /// A page of a reducer subscription's subjects.
+    pub async fn projection_subjects(
+        &self,
+        name: &str,
+        after: Option<&str>,
+        limit: usize,
+    ) -> Result<Vec<String>, SubscriptionError> {
+        self.require(name).await?;
+        Ok(self.store.list_states(name, after, limit).await?)
+    }
+
+    /// The kind of a running subscription.
+    pub async fn kind(&self, name: &str) -> Result<PluginKind, SubscriptionError> {
+        let running = self.running.lock().await;
+        running
+            .get(name)
+            .map(|r| r.plugin.kind())
+            .ok_or_else(|| SubscriptionError::NotFound(name.to_string()))
+    }
+}
+
+async fn stop_running(running: Running) {
+    running.stop.store(true, Ordering::Relaxed);
+    let _ = running.stop_tx.send(true);
+    let name = running.spec.name.clone();
+    for task in running.tasks {
+        let abort = task.abort_handle();
+        if tokio::time::timeout(STOP_TIMEOUT, task).await.is_err() {
+            tracing::warn!(subscription = %name, "a worker did not stop in time; abandoning its batch");
+            abort.abort();
+        }
+    }
+    tracing::info!(subscription = %name, "subscription stopped");
+}

@@ -1,0 +1,362 @@
+//! One batch through a subscription: type patterns, the filter plugin, then the handler or
+//! reducer, with retries and dead letters per event.
+//!
+//! Runs on a blocking thread (plugin calls are CPU work). Per event: a `retry` error or a
+//! trap is tried again with backoff up to the policy's attempts; a `reject`, or running out
+//! of attempts, dead-letters the event and processing goes on. Stopping abandons the batch
+//! (nothing of it is committed, so it is processed again after a restart).
+
+use std::collections::HashMap;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::time::Duration;
+
+use super::dead_letter::dead_letter_event;
+use super::stats::Stats;
+use super::{RetryPolicy, SubscriptionSpec};
+use crate::event::{CloudEvent, Position};
+use crate::plugin::{BatchFailure, CallError, Emitted, EventBatch, PluginInstance};
+use crate::store::{SavedState, StoredEvent};
+
+/// One event to process, with where it was read.
+#[derive(Debug, Clone)]
+pub(crate) struct Input {
+    /// The stream the plugin is told the event comes from.
+    pub stream: String,
+    /// The event and its position in that stream.
+    pub stored: StoredEvent,
+    /// For a redriven dead letter: its position in the dead-letter stream.
+    pub redrive_of: Option<Position>,
+}
+
+/// The batch was abandoned because the subscription is stopping.
+#[derive(Debug)]
+pub(crate) struct Aborted;
+
+/// What became of one event.
+#[derive(Debug)]
+pub(crate) enum Fate<T> {
+    /// Processed (or skipped by type or filter), with its results.
+    Done(T),
+    /// Given up on: this is its dead letter.
+    DeadLettered(Box<CloudEvent>),
+}
+
+/// The plugins of one subscription worker and what they need to run a batch.
+pub(crate) struct Pipeline {
+    pub plugin: PluginInstance,
+    pub filter: Option<PluginInstance>,
+    pub spec: Arc<SubscriptionSpec>,
+    pub stop: Arc<AtomicBool>,
+    pub stats: Arc<Stats>,
+    jitter: u64,
+}
+
+impl Pipeline {
+    pub(crate) fn new(
+        plugin: PluginInstance,
+        filter: Option<PluginInstance>,
+        spec: Arc<SubscriptionSpec>,
+        stop: Arc<AtomicBool>,
+        stats: Arc<Stats>,
+    ) -> Self {
+        let jitter = crate::store::now_ms() | 1;
+        Self {
+            plugin,
+            filter,
+            spec,
+            stop,
+            stats,
+            jitter,
+        }
+    }
+
+    pub(crate) fn plugin_hash(&self) -> String {
+        self.plugin.plugin().hash().to_string()
+    }
+
+    /// Handler subscriptions: for each input, the events it emits (or its dead letter).
+    pub(crate) fn handle(&mut self, inputs: &[Input]) -> Result<Vec<Fate<Vec<Emitted>>>, Aborted> {
+        let mut fates: Vec<Fate<Vec<Emitted>>> =
+            inputs.iter().map(|_| Fate::Done(Vec::new())).collect();
+        let selected = self.select(inputs, &mut fates)?;
+        let mut todo: &[usize] = &selected;
+        while !todo.is_empty() {
+            let batch = batch_of(inputs, todo);
+            match self.plugin.handle(&batch) {
+                Ok(outputs) => {
+                    for (&i, out) in todo.iter().zip(outputs) {
+                        fates[i] = Fate::Done(out);
+                    }
+                    break;
+                }
+                Err(failure) => {
+                    let BatchFailure {
+                        index,
+                        error,
+                        before,
+                    } = failure;
+                    for (&i, out) in todo.iter().zip(before) {
+                        fates[i] = Fate::Done(out);
+                    }
+                    let failed = todo[index];
+                    fates[failed] = self.retry(&inputs[failed], error, |plugin, batch| {
+                        plugin
+                            .handle(batch)
+                            .map(|mut o| o.remove(0))
+                            .map_err(|f| f.error)
+                    })?;
+                    todo = &todo[index + 1..];
+                }
+            }
+        }
+        self.count(&fates);
+        Ok(fates)
+    }
+
+    /// Reducer subscriptions: folds the inputs into `states` (loaded by the caller for every
+    /// subject present) and returns each input's fate and the subjects whose state changed.
+    pub(crate) fn reduce(
+        &mut self,
+        inputs: &[Input],
+        states: &mut HashMap<String, SavedState>,
+    ) -> Result<(Vec<Fate<()>>, Vec<String>), Aborted> {
+        let mut fates: Vec<Fate<()>> = inputs.iter().map(|_| Fate::Done(())).collect();
+        let selected = self.select(inputs, &mut fates)?;
+        // Group per subject, keeping each subject's order.
+        let mut order: Vec<String> = Vec::new();
+        let mut groups: HashMap<String, Vec<usize>> = HashMap::new();
+        for &i in &selected {
+            let subject = inputs[i].stored.event.subject.clone().unwrap_or_default();
+            groups
+                .entry(subject.clone())
+                .or_insert_with(|| {
+                    order.push(subject);
+                    Vec::new()
+                })
+                .push(i);
+        }
+        let hash = self.plugin_hash();
+        let mut changed = Vec::new();
+        for subject in order {
+            let indices = groups.remove(&subject).unwrap_or_default();
+            let (mut state, mut count) = match states.get(&subject) {
+                Some(saved) => (saved.state.clone(), saved.events),
+                None => match self.plugin.init() {
+                    Ok(init) => (init, 0),
+                    Err(error) => {
+                        // Without an initial state nothing of this subject can be applied.
+                        for &i in &indices {
+                            fates[i] = self.give_up(&inputs[i], &error, 1);
+                        }
+                        continue;
+                    }
+                },
+            };
+            let mut last: Option<&Input> = None;
+            let mut todo: &[usize] = &indices;
+            while !todo.is_empty() {
+                let batch = batch_of(inputs, todo);
+                match self.plugin.apply(state.clone(), &batch) {
+                    Ok(next) => {
+                        state = next;
+                        count += todo.len() as u64;
+                        last = todo.last().map(|&i| &inputs[i]);
+                        break;
+                    }
+                    Err(failure) => {
+                        let BatchFailure {
+                            index,
+                            error,
+                            before,
+                        } = failure;
+                        state = before;
+                        count += index as u64;
+                        if index > 0 {
+                            last = Some(&inputs[todo[index - 1]]);
+                        }
+                        let failed = todo[index];
+                        let current = state.clone();
+                        match self.retry(&inputs[failed], error, |plugin, batch| {
+                            plugin.apply(current.clone(), batch).map_err(|f| f.error)
+                        })? {
+                            Fate::Done(next) => {
+                                state = next;
+                                count += 1;
+                                last = Some(&inputs[failed]);
+                            }
+                            dead => fates[failed] = dead.map_unit(),
+                        }
+                        todo = &todo[index + 1..];
+                    }
+                }
+            }
+            if let Some(last) = last {
+                states.insert(
+                    subject.clone(),
+                    SavedState {
+                        state,
+                        stream: last.stream.clone(),
+                        position: last.stored.position,
+                        plugin: hash.clone(),
+                        events: count,
+                    },
+                );
+                changed.push(subject);
+            }
+        }
+        self.count(&fates);
+        Ok((fates, changed))
+    }
+
+    /// The inputs to run the plugin on: those whose type the subscription wants and that the
+    /// filter plugin keeps. Filter failures are retried and dead-lettered like any other.
+    fn select<T>(
+        &mut self,
+        inputs: &[Input],
+        fates: &mut [Fate<T>],
+    ) -> Result<Vec<usize>, Aborted> {
+        let wanted: Vec<usize> = (0..inputs.len())
+            .filter(|&i| self.spec.wants_type(&inputs[i].stored.event.ty))
+            .collect();
+        let Some(mut filter) = self.filter.take() else {
+            return Ok(wanted);
+        };
+        let mut kept = Vec::with_capacity(wanted.len());
+        let mut todo: &[usize] = &wanted;
+        let mut outcome = Ok(());
+        while !todo.is_empty() {
+            let batch = batch_of(inputs, todo);
+            match filter.filter(&batch) {
+                Ok(verdicts) => {
+                    kept.extend(
+                        todo.iter()
+                            .zip(verdicts)
+                            .filter(|(_, k)| *k)
+                            .map(|(&i, _)| i),
+                    );
+                    break;
+                }
+                Err(BatchFailure {
+                    index,
+                    error,
+                    before,
+                }) => {
+                    kept.extend(todo.iter().zip(before).filter(|(_, k)| *k).map(|(&i, _)| i));
+                    let failed = todo[index];
+                    // Retry against the filter: swap it in as the plugin for the call.
+                    std::mem::swap(&mut self.plugin, &mut filter);
+                    let result = self.retry(&inputs[failed], error, |plugin, batch| {
+                        plugin.filter(batch).map(|v| v[0]).map_err(|f| f.error)
+                    });
+                    std::mem::swap(&mut self.plugin, &mut filter);
+                    match result {
+                        Ok(Fate::Done(true)) => kept.push(failed),
+                        Ok(Fate::Done(false)) => {}
+                        Ok(Fate::DeadLettered(letter)) => {
+                            fates[failed] = Fate::DeadLettered(letter)
+                        }
+                        Err(aborted) => {
+                            outcome = Err(aborted);
+                            break;
+                        }
+                    }
+                    todo = &todo[index + 1..];
+                }
+            }
+        }
+        self.filter = Some(filter);
+        outcome.map(|()| kept)
+    }
+
+    /// Tries one event again until it succeeds, is rejected, or runs out of attempts.
+    fn retry<T>(
+        &mut self,
+        input: &Input,
+        first_error: CallError,
+        mut call: impl FnMut(&mut PluginInstance, &EventBatch) -> Result<T, CallError>,
+    ) -> Result<Fate<T>, Aborted> {
+        let policy: RetryPolicy = self.spec.retry;
+        let batch = batch_of(std::slice::from_ref(input), &[0]);
+        let mut error = first_error;
+        let mut attempts = 1;
+        loop {
+            self.stats.failed(&error.to_string());
+            if !error.is_retryable() || !policy.may_retry(attempts) {
+                return Ok(self.give_up(input, &error, attempts));
+            }
+            let jitter = self.next_jitter();
+            self.sleep(policy.backoff(attempts, jitter))?;
+            attempts += 1;
+            match call(&mut self.plugin, &batch) {
+                Ok(result) => return Ok(Fate::Done(result)),
+                Err(next) => error = next,
+            }
+        }
+    }
+
+    fn give_up<T>(&self, input: &Input, error: &CallError, attempts: u32) -> Fate<T> {
+        tracing::warn!(
+            subscription = %self.spec.name,
+            event = %input.stored.event.id,
+            position = %input.stored.position,
+            attempts,
+            "dead-lettering the event: {error}"
+        );
+        self.stats.dead_lettered();
+        Fate::DeadLettered(Box::new(dead_letter_event(
+            &input.stored.event,
+            &input.stream,
+            input.stored.position,
+            error,
+            attempts,
+            self.plugin.plugin().hash(),
+        )))
+    }
+
+    /// Sleeps in short slices so that stopping is noticed within 50 ms.
+    fn sleep(&self, duration: Duration) -> Result<(), Aborted> {
+        let deadline = std::time::Instant::now() + duration;
+        loop {
+            if self.stop.load(Ordering::Relaxed) {
+                return Err(Aborted);
+            }
+            let now = std::time::Instant::now();
+            if now >= deadline {
+                return Ok(());
+            }
+            std::thread::sleep((deadline - now).min(Duration::from_millis(50)));
+        }
+    }
+
+    fn next_jitter(&mut self) -> f64 {
+        // xorshift64: good enough to spread retries; nothing depends on its values.
+        self.jitter ^= self.jitter << 13;
+        self.jitter ^= self.jitter >> 7;
+        self.jitter ^= self.jitter << 17;
+        (self.jitter % 1000) as f64 / 1000.0
+    }
+
+    fn count<T>(&self, fates: &[Fate<T>]) {
+        let done = fates.iter().filter(|f| matches!(f, Fate::Done(_))).count();
+        self.stats.processed(done as u64);
+    }
+}
+
+impl<T> Fate<T> {
+    fn map_unit(self) -> Fate<()> {
+        match self {
+            Fate::Done(_) => Fate::Done(()),
+            Fate::DeadLettered(letter) => Fate::DeadLettered(letter),
+        }
+    }
+}
+
+fn batch_of(inputs: &[Input], indices: &[usize]) -> EventBatch {
+    let mut batch = EventBatch::with_capacity(indices.len());
+    for &i in indices {
+        let input = &inputs[i];
+        batch.push(&input.stored.event, &input.stream, input.stored.position);
+    }
+    batch
+}

@@ -1,0 +1,269 @@
+//! The loop of one partition of a reducer subscription.
+//!
+//! Subjects are spread over partitions by a hash of the subject. A partition is processed by
+//! the process that holds its lease; it reads each stream from the partition's checkpoint,
+//! folds the events of its subjects, and commits the new states together with the
+//! checkpoints, fenced by the lease: a process that lost its lease cannot write, so two
+//! processes never interleave writes to one subject's state, and a restart resumes exactly
+//! where the last commit stopped — no event applied twice, none skipped.
+
+use std::collections::HashMap;
+use std::time::{Duration, Instant};
+
+use super::dead_letter::{REDRIVE_TYPE, dlq_stream, redrive_stream, resolve_link};
+use super::pipeline::{Fate, Input, Pipeline};
+use super::worker::{WorkerContext, commit_with_retry_fenced, resolved_marker};
+use crate::event::Position;
+use crate::store::{Commit, Direction, Fence, Read, SavedState, StateWrite, StoreError};
+
+/// How long a partition lease lasts without renewal.
+pub(crate) const LEASE_TTL: Duration = Duration::from_secs(10);
+/// How often a process without the lease asks for it again.
+const LEASE_RETRY: Duration = Duration::from_millis(500);
+/// Polling bounds when the streams have nothing new.
+const MIN_POLL: Duration = Duration::from_millis(10);
+const MAX_POLL: Duration = Duration::from_millis(200);
+/// States kept in memory per partition before the cache is dropped and reloaded on demand.
+const MAX_CACHED_STATES: usize = 100_000;
+
+/// The lease name of a partition.
+pub(crate) fn lease_name(subscription: &str, partition: u32) -> String {
+    format!("{subscription}.p{partition}")
+}
+
+/// The partition of a subject: FNV-1a, stable across processes, versions and platforms.
+pub(crate) fn partition_of(subject: &str, partitions: u32) -> u32 {
+    let mut hash: u64 = 0xcbf2_9ce4_8422_2325;
+    for byte in subject.as_bytes() {
+        hash ^= u64::from(*byte);
+        hash = hash.wrapping_mul(0x0100_0000_01b3);
+    }
+    (hash % u64::from(partitions.max(1))) as u32
+}
+
+/// Runs until the subscription stops.
+pub(crate) async fn run(ctx: WorkerContext, partition: u32, mut pipeline: Pipeline) {
+    let lease = lease_name(&ctx.spec.name, partition);
+    let mut streams = ctx.spec.streams.clone();
+    streams.push(redrive_stream(&ctx.spec.name));
+    let hash = pipeline.plugin_hash();
+    'lease: loop {
+        let fence = loop {
+            if ctx.stopping() {
+                return;
+            }
+            match ctx
+                .store
+                .acquire_lease(&lease, &ctx.consumer, LEASE_TTL)
+                .await
+            {
+                Ok(Some(granted)) => {
+                    break Fence {
+                        lease: lease.clone(),
+                        owner: ctx.consumer.clone(),
+                        token: granted.token,
+                    };
+                }
+                Ok(None) => {}
+                Err(error) => ctx.stats.set_error(&error.to_string()),
+            }
+            if ctx.pause(LEASE_RETRY).await {
+                return;
+            }
+        };
+        tracing::info!(subscription = %ctx.spec.name, partition, token = fence.token, "partition taken");
+        let mut checkpoints: HashMap<String, Option<Position>> = HashMap::new();
+        for stream in &streams {
+            let checkpoint = loop {
+                match ctx.store.checkpoint(stream, &lease).await {
+                    Ok(cp) => break cp.or_else(|| start_position(&ctx, stream)),
+                    Err(error) => {
+                        ctx.stats.set_error(&error.to_string());
+                        if ctx.pause(Duration::from_secs(1)).await {
+                            return;
+                        }
+                    }
+                }
+            };
+            checkpoints.insert(stream.clone(), checkpoint);
+        }
+        let mut states: HashMap<String, SavedState> = HashMap::new();
+        let mut renewed = Instant::now();
+        let mut idle = MIN_POLL;
+        loop {
+            if ctx.stopping() {
+                let _ = ctx.store.release_lease(&lease, &ctx.consumer).await;
+                return;
+            }
+            if renewed.elapsed() >= LEASE_TTL / 3 {
+                match ctx
+                    .store
+                    .acquire_lease(&lease, &ctx.consumer, LEASE_TTL)
+                    .await
+                {
+                    Ok(Some(granted)) if granted.token == fence.token => renewed = Instant::now(),
+                    Ok(_) => {
+                        tracing::warn!(subscription = %ctx.spec.name, partition, "lease lost");
+                        continue 'lease;
+                    }
+                    Err(error) => ctx.stats.set_error(&error.to_string()),
+                }
+            }
+            // Read the next batch of every stream; keep the events of this partition.
+            let mut inputs = Vec::new();
+            let mut advanced: Vec<(String, Position)> = Vec::new();
+            for stream in &streams {
+                let read = Read {
+                    from: checkpoints[stream],
+                    direction: Direction::Forward,
+                    limit: ctx.spec.batch as usize,
+                    subject: None,
+                };
+                let entries = match ctx.store.read(stream, read).await {
+                    Ok(entries) => entries,
+                    Err(error) => {
+                        ctx.stats.set_error(&error.to_string());
+                        continue;
+                    }
+                };
+                let Some(last) = entries.last().map(|e| e.position) else {
+                    continue;
+                };
+                advanced.push((stream.clone(), last));
+                for stored in entries {
+                    let input = if stored.event.ty == REDRIVE_TYPE
+                        && *stream == redrive_stream(&ctx.spec.name)
+                    {
+                        match resolve_link(ctx.store.as_ref(), &ctx.spec.name, &stored.event).await
+                        {
+                            Ok(Some((dlq, original_stream, original))) => Input {
+                                stream: original_stream,
+                                stored: original,
+                                redrive_of: Some(dlq),
+                            },
+                            Ok(None) => continue,
+                            Err(error) => {
+                                ctx.stats.set_error(&error.to_string());
+                                continue 'lease;
+                            }
+                        }
+                    } else {
+                        Input {
+                            stream: stream.clone(),
+                            stored,
+                            redrive_of: None,
+                        }
+                    };
+                    let subject = input.stored.event.subject.as_deref().unwrap_or("");
+                    if partition_of(subject, ctx.spec.partitions) == partition {
+                        inputs.push(input);
+                    }
+                }
+            }
+            if advanced.is_empty() {
+                if ctx.pause(idle).await {
+                    let _ = ctx.store.release_lease(&lease, &ctx.consumer).await;
+                    return;
+                }
+                idle = (idle * 2).min(MAX_POLL);
+                continue;
+            }
+            idle = MIN_POLL;
+            // Load the states of subjects not in memory; a state made by other code is not
+            // reused (the subscription then rebuilds it from the events it reads).
+            if states.len() > MAX_CACHED_STATES {
+                states.clear();
+            }
+            for input in &inputs {
+                let subject = input.stored.event.subject.clone().unwrap_or_default();
+                if states.contains_key(&subject) {
+                    continue;
+                }
+                match ctx.store.load_state(&ctx.spec.name, &subject).await {
+                    Ok(Some(saved)) if saved.plugin == hash => {
+                        states.insert(subject, saved);
+                    }
+                    Ok(_) => {}
+                    Err(error) => {
+                        ctx.stats.set_error(&error.to_string());
+                        continue 'lease;
+                    }
+                }
+            }
+            let task = tokio::task::spawn_blocking(move || {
+                let outcome = pipeline.reduce(&inputs, &mut states);
+                (pipeline, inputs, states, outcome)
+            });
+            let (returned, inputs, returned_states, outcome) = match task.await {
+                Ok(done) => done,
+                Err(panic) => {
+                    tracing::error!(subscription = %ctx.spec.name, "worker panicked: {panic}");
+                    return;
+                }
+            };
+            pipeline = returned;
+            states = returned_states;
+            let Ok((fates, changed)) = outcome else {
+                let _ = ctx.store.release_lease(&lease, &ctx.consumer).await;
+                return;
+            };
+            let mut commit = Commit {
+                fence: Some(fence.clone()),
+                checkpoints: advanced
+                    .iter()
+                    .map(|(stream, position)| (stream.clone(), lease.clone(), *position))
+                    .collect(),
+                ..Commit::default()
+            };
+            for subject in changed {
+                if let Some(saved) = states.get(&subject) {
+                    commit.states.push(StateWrite {
+                        projection: ctx.spec.name.clone(),
+                        subject,
+                        state: saved.clone(),
+                    });
+                }
+            }
+            let mut letters = Vec::new();
+            for (input, fate) in inputs.iter().zip(fates) {
+                match fate {
+                    Fate::Done(()) => {
+                        if let Some(dlq) = input.redrive_of {
+                            commit.states.push(resolved_marker(&ctx.spec.name, dlq));
+                        }
+                    }
+                    Fate::DeadLettered(letter) => letters.push(*letter),
+                }
+            }
+            if !letters.is_empty() {
+                commit.appends.push((dlq_stream(&ctx.spec.name), letters));
+            }
+            match commit_with_retry_fenced(&ctx, commit).await {
+                Ok(true) => {
+                    for (stream, position) in advanced {
+                        checkpoints.insert(stream, Some(position));
+                    }
+                }
+                Ok(false) => return,
+                Err(StoreError::LeaseLost { .. }) => {
+                    tracing::warn!(subscription = %ctx.spec.name, partition, "lease lost before commit");
+                    continue 'lease;
+                }
+                Err(_) => continue 'lease,
+            }
+        }
+    }
+}
+
+/// Where a partition starts on a stream it has no checkpoint for.
+fn start_position(ctx: &WorkerContext, stream: &str) -> Option<Position> {
+    if *stream == redrive_stream(&ctx.spec.name) {
+        return None;
+    }
+    match ctx.spec.start {
+        super::Start::Beginning => None,
+        super::Start::After(position) => Some(position),
+        // "now" is resolved once, when the subscription starts (see worker.rs).
+        super::Start::Now => ctx.now_positions.get(stream).copied().flatten(),
+    }
+}
