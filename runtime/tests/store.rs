@@ -59,6 +59,14 @@ conformance_suite!(
     trimming_by_age_keeps_recent_events,
     large_payloads_round_trip,
     unicode_round_trips,
+    a_commit_appends_acks_and_saves_state_and_checkpoint_together,
+    a_failed_commit_writes_nothing,
+    a_retried_commit_appends_nothing_twice,
+    states_load_back_byte_identical_and_list_in_order,
+    leases_are_exclusive_and_renewals_keep_the_token,
+    an_expired_lease_can_be_taken_with_a_greater_token,
+    live_leases_are_listed_by_prefix,
+    exactly_one_of_8_racing_owners_gets_a_lease,
 );
 
 /// The environment variable that turns [`crash_writer`] on, naming the store directory.

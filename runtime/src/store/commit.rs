@@ -1,6 +1,13 @@
 //! What one processing step writes — events, acknowledgements, reducer states, checkpoints —
 //! applied as one atomic [`Commit`], optionally fenced by a [`Lease`].
 
+use std::time::Duration;
+
+use base64::Engine as _;
+use base64::engine::general_purpose::STANDARD as BASE64;
+
+use super::error::parse_position;
+use super::{MAX_BATCH, MAX_NAME_LEN, StoreError, check_name};
 use crate::event::{CloudEvent, Position};
 
 /// Everything one processing step writes, applied atomically: all of it or none of it.
@@ -80,4 +87,133 @@ pub struct Lease {
     pub token: u64,
     /// How long until it expires unless renewed.
     pub expires_in_ms: u64,
+}
+
+impl Commit {
+    /// Checks the request. Both backends call this first, so they refuse the same commits with
+    /// the same messages.
+    pub(crate) fn check(&self) -> Result<(), StoreError> {
+        let mut events = 0;
+        for (stream, batch) in &self.appends {
+            check_name("stream", stream)?;
+            events += batch.len();
+            for (index, event) in batch.iter().enumerate() {
+                event.validate().map_err(|e| {
+                    StoreError::invalid(format!("stream `{stream}`, event {index}: {e}"))
+                })?;
+            }
+        }
+        if events > MAX_BATCH {
+            return Err(StoreError::invalid(format!(
+                "a commit may append at most {MAX_BATCH} events, not {events}"
+            )));
+        }
+        for ack in &self.acks {
+            check_name("stream", &ack.stream)?;
+            check_name("group", &ack.group)?;
+        }
+        for write in &self.states {
+            check_name("projection", &write.projection)?;
+            check_subject(&write.subject)?;
+            check_name("stream", &write.state.stream)?;
+        }
+        for (stream, name, _) in &self.checkpoints {
+            check_name("stream", stream)?;
+            check_name("checkpoint", name)?;
+        }
+        if let Some(fence) = &self.fence {
+            check_name("lease", &fence.lease)?;
+            check_owner(&fence.owner)?;
+        }
+        Ok(())
+    }
+}
+
+/// Checks the subject of a saved state: any non-empty text, like an event's `subject`.
+pub(crate) fn check_subject(subject: &str) -> Result<(), StoreError> {
+    if subject.is_empty() {
+        return Err(StoreError::invalid("a state's subject must not be empty"));
+    }
+    Ok(())
+}
+
+/// Checks a lease owner: any text of 1 to [`MAX_NAME_LEN`] bytes (a host name and process id,
+/// say), since it is only ever compared, never part of a key.
+pub(crate) fn check_owner(owner: &str) -> Result<(), StoreError> {
+    if owner.is_empty() || owner.len() > MAX_NAME_LEN {
+        return Err(StoreError::invalid(format!(
+            "a lease owner must be 1 to {MAX_NAME_LEN} bytes long"
+        )));
+    }
+    Ok(())
+}
+
+/// Checks a lease's time to live: at least a millisecond, which is what backends count in.
+pub(crate) fn ttl_ms(ttl: Duration) -> Result<u64, StoreError> {
+    let ms = u64::try_from(ttl.as_millis()).unwrap_or(u64::MAX);
+    if ms == 0 {
+        return Err(StoreError::invalid("a lease needs a ttl of at least 1 ms"));
+    }
+    Ok(ms)
+}
+
+/// A [`SavedState`] as one self-contained JSON text, for backends that keep it as a string
+/// (Redis; see `docs/STORAGE.md`). The state bytes are base64 (standard alphabet, padded).
+#[derive(serde::Serialize, serde::Deserialize)]
+struct EncodedState {
+    stream: String,
+    position: String,
+    plugin: String,
+    events: u64,
+    state: String,
+}
+
+impl SavedState {
+    /// The JSON text a backend stores.
+    pub(crate) fn encode(&self) -> String {
+        let encoded = EncodedState {
+            stream: self.stream.clone(),
+            position: self.position.to_string(),
+            plugin: self.plugin.clone(),
+            events: self.events,
+            state: BASE64.encode(&self.state),
+        };
+        serde_json::to_string(&encoded).expect("a state encodes as JSON")
+    }
+
+    /// The state back from [`Self::encode`]'s text; `Corrupt` if it is not one.
+    pub(crate) fn decode(text: &[u8]) -> Result<Self, StoreError> {
+        let bad = |e: &dyn std::fmt::Display| StoreError::Corrupt(format!("saved state: {e}"));
+        let encoded: EncodedState = serde_json::from_slice(text).map_err(|e| bad(&e))?;
+        Ok(Self {
+            state: BASE64.decode(&encoded.state).map_err(|e| bad(&e))?,
+            stream: encoded.stream,
+            position: parse_position(&encoded.position)?,
+            plugin: encoded.plugin,
+            events: encoded.events,
+        })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn states_encode_as_json_that_decodes_to_the_same_bytes() {
+        let state = SavedState {
+            state: vec![0, 159, 146, 150, b'{'],
+            stream: "orders".into(),
+            position: Position::new(1_700_000_000_000, 3),
+            plugin: "sha256:ab".into(),
+            events: 42,
+        };
+        let text = state.encode();
+        assert!(text.contains(r#""position":"1700000000000-3""#), "{text}");
+        assert_eq!(SavedState::decode(text.as_bytes()).unwrap(), state);
+        assert!(matches!(
+            SavedState::decode(b"{}"),
+            Err(StoreError::Corrupt(_))
+        ));
+    }
 }

@@ -5,7 +5,10 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use eddy::event::{CloudEvent, Data, Position};
-use eddy::store::{Append, EventStore, GroupStart, ORPHANED_CONSUMER, Read, StoreError, Trim};
+use eddy::store::{
+    Append, Commit, EventStore, Fence, GroupAck, GroupStart, ORPHANED_CONSUMER, Read, SavedState,
+    StateWrite, StoreError, Trim,
+};
 
 use crate::support::{Target, event, event_about};
 
@@ -666,4 +669,468 @@ pub async fn unicode_round_trips(target: &Target) {
         .unwrap();
     assert_eq!(by_id.position, appended[0].position);
     assert!(store.append(S, Append::one(e)).await.unwrap()[0].duplicate);
+}
+
+// ---- Commits, reducer states and leases ----
+
+const OUT: &str = "shipments";
+const LEASE: &str = "sub.orders.0";
+
+fn saved(state: &[u8], position: Position, events: u64) -> SavedState {
+    SavedState {
+        state: state.to_vec(),
+        stream: S.to_string(),
+        position,
+        plugin: "sha256:0123abcd".to_string(),
+        events,
+    }
+}
+
+fn state_write(projection: &str, subject: &str, state: SavedState) -> StateWrite {
+    StateWrite {
+        projection: projection.to_string(),
+        subject: subject.to_string(),
+        state,
+    }
+}
+
+/// Three events in [`S`], delivered to consumer `c1` of group `billing`: all pending.
+async fn delivered_input(store: &dyn EventStore) -> Vec<Position> {
+    let positions = append_n(store, 3).await;
+    store
+        .create_group(S, "billing", GroupStart::Beginning)
+        .await
+        .unwrap();
+    let delivered = store
+        .read_group(S, "billing", "c1", 10, None)
+        .await
+        .unwrap();
+    assert_eq!(delivered.len(), 3);
+    positions
+}
+
+/// A step's output for input position `p`: two emitted events, the ack of `p`, the state and
+/// checkpoint that reflect it.
+fn step(p: Position, fence: Option<Fence>) -> Commit {
+    Commit {
+        appends: vec![(
+            OUT.to_string(),
+            vec![event("ship-1"), event_about("ship-2", "order-1")],
+        )],
+        acks: vec![GroupAck {
+            stream: S.to_string(),
+            group: "billing".to_string(),
+            positions: vec![p],
+        }],
+        states: vec![state_write(
+            "totals",
+            "order-1",
+            saved(br#"{"total":12}"#, p, 1),
+        )],
+        checkpoints: vec![(S.to_string(), "totals".to_string(), p)],
+        fence,
+    }
+}
+
+async fn pending_positions(store: &dyn EventStore) -> Vec<Position> {
+    let pending = store.pending(S, "billing", 100).await.unwrap();
+    pending.into_iter().map(|p| p.position).collect()
+}
+
+pub async fn a_commit_appends_acks_and_saves_state_and_checkpoint_together(target: &Target) {
+    let store = target.open().await;
+    let input = delivered_input(&*store).await;
+    let results = store.commit(step(input[0], None)).await.unwrap();
+
+    assert_eq!(results.len(), 1, "one result per appends entry");
+    let ids: Vec<_> = results[0].iter().map(|a| a.id.as_str()).collect();
+    assert_eq!(ids, ["ship-1", "ship-2"]);
+    assert!(results[0].iter().all(|a| !a.duplicate));
+    let stored = all(&*store, OUT).await;
+    assert_eq!(
+        stored,
+        vec![
+            (results[0][0].position, "ship-1".to_string()),
+            (results[0][1].position, "ship-2".to_string())
+        ]
+    );
+    assert_eq!(
+        store.subject_version(OUT, "order-1").await.unwrap(),
+        1,
+        "committed events are indexed like appended ones"
+    );
+    assert_eq!(pending_positions(&*store).await, input[1..]);
+    assert_eq!(
+        store.load_state("totals", "order-1").await.unwrap(),
+        Some(saved(br#"{"total":12}"#, input[0], 1))
+    );
+    assert_eq!(
+        store.checkpoint(S, "totals").await.unwrap(),
+        Some(input[0]),
+        "commit checkpoints are the ones save_checkpoint keeps"
+    );
+
+    // A commit may touch several streams, and the same stream twice, in order.
+    let results = store
+        .commit(Commit {
+            appends: vec![
+                (OUT.to_string(), vec![event("ship-3")]),
+                ("audit".to_string(), vec![event("a-1")]),
+                (OUT.to_string(), vec![event("ship-4"), event("ship-3")]),
+                ("audit".to_string(), vec![]),
+            ],
+            ..Commit::default()
+        })
+        .await
+        .unwrap();
+    assert_eq!(
+        results.iter().map(Vec::len).collect::<Vec<_>>(),
+        [1, 1, 2, 0]
+    );
+    assert!(results[2][0].position > results[0][0].position);
+    assert!(results[2][1].duplicate && results[2][1].position == results[0][0].position);
+    assert_eq!(all(&*store, OUT).await.len(), 4);
+    assert_eq!(all(&*store, "audit").await.len(), 1);
+}
+
+pub async fn a_failed_commit_writes_nothing(target: &Target) {
+    let store = target.open().await;
+    let input = delivered_input(&*store).await;
+    let lease = store
+        .acquire_lease(LEASE, "host-a", Duration::from_secs(60))
+        .await
+        .unwrap()
+        .unwrap();
+    let stale = Fence {
+        lease: LEASE.to_string(),
+        owner: "host-a".to_string(),
+        token: lease.token,
+    };
+    assert!(store.release_lease(LEASE, "host-a").await.unwrap());
+    store
+        .acquire_lease(LEASE, "host-b", Duration::from_secs(60))
+        .await
+        .unwrap()
+        .unwrap();
+
+    let lost = store.commit(step(input[0], Some(stale))).await.unwrap_err();
+    assert!(
+        matches!(&lost, StoreError::LeaseLost { lease } if lease == LEASE),
+        "{lost:?}"
+    );
+
+    // A missing group is found after the appends were planned: still nothing is written.
+    let mut no_group = step(input[0], None);
+    no_group.acks.push(GroupAck {
+        stream: S.to_string(),
+        group: "nobody".to_string(),
+        positions: vec![input[1]],
+    });
+    let missing = store.commit(no_group).await.unwrap_err();
+    assert!(
+        matches!(missing, StoreError::GroupNotFound { .. }),
+        "{missing:?}"
+    );
+
+    let mut bad = step(input[0], None);
+    bad.appends[0].1.push(CloudEvent::new("", "/test", "x"));
+    let invalid = store.commit(bad).await.unwrap_err();
+    assert!(matches!(invalid, StoreError::InvalidRequest(_)));
+
+    assert!(store.stream(OUT).await.unwrap().is_none(), "no appends");
+    assert_eq!(pending_positions(&*store).await, input, "no acks");
+    assert_eq!(store.load_state("totals", "order-1").await.unwrap(), None);
+    assert_eq!(store.checkpoint(S, "totals").await.unwrap(), None);
+
+    let fence = Fence {
+        lease: LEASE.to_string(),
+        owner: "host-b".to_string(),
+        token: lease.token + 1,
+    };
+    store.commit(step(input[0], Some(fence))).await.unwrap();
+    assert_eq!(pending_positions(&*store).await, input[1..]);
+}
+
+pub async fn a_retried_commit_appends_nothing_twice(target: &Target) {
+    let store = target.open().await;
+    let input = delivered_input(&*store).await;
+    let first = store.commit(step(input[0], None)).await.unwrap();
+    let retry = store.commit(step(input[0], None)).await.unwrap();
+    for (original, again) in first[0].iter().zip(&retry[0]) {
+        assert!(again.duplicate);
+        assert_eq!(again.position, original.position);
+        assert_eq!(again.id, original.id);
+    }
+    assert_eq!(all(&*store, OUT).await.len(), 2);
+    assert_eq!(store.subject_version(OUT, "order-1").await.unwrap(), 1);
+    assert_eq!(pending_positions(&*store).await, input[1..]);
+}
+
+pub async fn states_load_back_byte_identical_and_list_in_order(target: &Target) {
+    let store = target.open().await;
+    let p = Position::new(1_700_000_000_000, 7);
+    let binary: Vec<u8> = (0..=255u8).chain([0, 0, 255]).collect();
+    let subjects = ["order-10", "order-2", "Order-1", "注文-1", "order-1"];
+    let states = subjects
+        .iter()
+        .enumerate()
+        .map(|(i, s)| state_write("totals", s, saved(&binary, p, i as u64)))
+        .chain([state_write("other", "order-1", saved(b"{}", p, 1))])
+        .collect();
+    store
+        .commit(Commit {
+            states,
+            ..Commit::default()
+        })
+        .await
+        .unwrap();
+    drop(store);
+    let store = target.open().await;
+
+    let loaded = store.load_state("totals", "注文-1").await.unwrap().unwrap();
+    assert_eq!(loaded, saved(&binary, p, 3));
+    assert_eq!(store.load_state("totals", "order-3").await.unwrap(), None);
+    assert_eq!(store.load_state("nothing", "order-1").await.unwrap(), None);
+
+    // Ascending byte order, paged with an exclusive `after`.
+    let mut sorted: Vec<String> = subjects.iter().map(|s| s.to_string()).collect();
+    sorted.sort();
+    let first = store.list_states("totals", None, 2).await.unwrap();
+    assert_eq!(first, sorted[..2]);
+    let second = store
+        .list_states("totals", Some(&first[1]), 2)
+        .await
+        .unwrap();
+    assert_eq!(second, sorted[2..4]);
+    let rest = store
+        .list_states("totals", Some(&second[1]), 10)
+        .await
+        .unwrap();
+    assert_eq!(rest, sorted[4..]);
+    assert!(
+        store
+            .list_states("totals", Some("注文-2"), 10)
+            .await
+            .unwrap()
+            .is_empty()
+    );
+    assert_eq!(
+        store
+            .list_states("totals", Some("order-10"), 10)
+            .await
+            .unwrap(),
+        ["order-2", "注文-1"],
+        "`after` need not be a saved subject's"
+    );
+
+    // A later save replaces the state.
+    store
+        .commit(Commit {
+            states: vec![state_write("totals", "order-1", saved(b"new", p, 9))],
+            ..Commit::default()
+        })
+        .await
+        .unwrap();
+    assert_eq!(
+        store.load_state("totals", "order-1").await.unwrap(),
+        Some(saved(b"new", p, 9))
+    );
+    assert_eq!(
+        store.list_states("totals", None, 100).await.unwrap().len(),
+        5
+    );
+
+    assert_eq!(store.delete_projection("totals").await.unwrap(), 5);
+    assert_eq!(store.delete_projection("totals").await.unwrap(), 0);
+    assert!(
+        store
+            .list_states("totals", None, 10)
+            .await
+            .unwrap()
+            .is_empty()
+    );
+    assert_eq!(store.load_state("totals", "order-1").await.unwrap(), None);
+    assert_eq!(
+        store.list_states("other", None, 10).await.unwrap(),
+        ["order-1"],
+        "other projections are untouched"
+    );
+}
+
+pub async fn leases_are_exclusive_and_renewals_keep_the_token(target: &Target) {
+    let store = target.open().await;
+    let ttl = Duration::from_secs(60);
+    let a = store
+        .acquire_lease(LEASE, "host-a", ttl)
+        .await
+        .unwrap()
+        .unwrap();
+    assert_eq!((a.name.as_str(), a.owner.as_str()), (LEASE, "host-a"));
+    assert!(a.expires_in_ms > 0 && a.expires_in_ms <= 60_000);
+    assert_eq!(
+        store.acquire_lease(LEASE, "host-b", ttl).await.unwrap(),
+        None
+    );
+    assert!(!store.release_lease(LEASE, "host-b").await.unwrap());
+
+    let renewed = store
+        .acquire_lease(LEASE, "host-a", ttl)
+        .await
+        .unwrap()
+        .unwrap();
+    assert_eq!(renewed.token, a.token, "a renewal keeps the token");
+    let fence = Fence {
+        lease: LEASE.to_string(),
+        owner: "host-a".to_string(),
+        token: a.token,
+    };
+    store
+        .commit(Commit {
+            fence: Some(fence.clone()),
+            ..Commit::default()
+        })
+        .await
+        .expect("a renewed lease still fences with its token");
+
+    assert!(store.release_lease(LEASE, "host-a").await.unwrap());
+    assert!(!store.release_lease(LEASE, "host-a").await.unwrap());
+    let b = store
+        .acquire_lease(LEASE, "host-b", ttl)
+        .await
+        .unwrap()
+        .unwrap();
+    assert!(b.token > a.token, "{} > {}", b.token, a.token);
+    let lost = store
+        .commit(Commit {
+            fence: Some(fence),
+            ..Commit::default()
+        })
+        .await
+        .unwrap_err();
+    assert!(matches!(lost, StoreError::LeaseLost { .. }), "{lost:?}");
+
+    // Tokens survive a restart, and a release, and A's return.
+    drop(store);
+    let store = target.open().await;
+    assert!(store.release_lease(LEASE, "host-b").await.unwrap());
+    let again = store
+        .acquire_lease(LEASE, "host-a", ttl)
+        .await
+        .unwrap()
+        .unwrap();
+    assert!(again.token > b.token);
+}
+
+pub async fn an_expired_lease_can_be_taken_with_a_greater_token(target: &Target) {
+    let store = target.open().await;
+    let short = Duration::from_millis(150);
+    let a = store
+        .acquire_lease(LEASE, "host-a", short)
+        .await
+        .unwrap()
+        .unwrap();
+    let fence = Fence {
+        lease: LEASE.to_string(),
+        owner: "host-a".to_string(),
+        token: a.token,
+    };
+    // Expiry is a matter of time: nothing to wait on but the clock.
+    tokio::time::sleep(short + Duration::from_millis(100)).await;
+    let lost = store
+        .commit(Commit {
+            fence: Some(fence),
+            checkpoints: vec![(S.to_string(), "x".to_string(), Position::new(1, 0))],
+            ..Commit::default()
+        })
+        .await
+        .unwrap_err();
+    assert!(
+        matches!(lost, StoreError::LeaseLost { .. }),
+        "an expired lease fences nothing: {lost:?}"
+    );
+    assert_eq!(store.checkpoint(S, "x").await.unwrap(), None);
+    assert!(store.leases("").await.unwrap().is_empty());
+    assert!(!store.release_lease(LEASE, "host-a").await.unwrap());
+
+    let b = store
+        .acquire_lease(LEASE, "host-b", Duration::from_secs(60))
+        .await
+        .unwrap()
+        .unwrap();
+    assert!(b.token > a.token);
+}
+
+pub async fn live_leases_are_listed_by_prefix(target: &Target) {
+    let store = target.open().await;
+    let ttl = Duration::from_secs(60);
+    for (name, owner) in [
+        ("sub.orders.1", "host-b"),
+        ("sub.orders.0", "host-a"),
+        ("sub.payments.0", "host-a"),
+        ("sub.orders.2", "host-a"),
+    ] {
+        store
+            .acquire_lease(name, owner, ttl)
+            .await
+            .unwrap()
+            .unwrap();
+    }
+    assert!(store.release_lease("sub.orders.2", "host-a").await.unwrap());
+
+    let listed = store.leases("sub.orders.").await.unwrap();
+    let names: Vec<_> = listed
+        .iter()
+        .map(|l| (l.name.as_str(), l.owner.as_str()))
+        .collect();
+    assert_eq!(
+        names,
+        [("sub.orders.0", "host-a"), ("sub.orders.1", "host-b")]
+    );
+    assert!(
+        listed
+            .iter()
+            .all(|l| l.expires_in_ms > 0 && l.expires_in_ms <= 60_000)
+    );
+    assert_eq!(store.leases("").await.unwrap().len(), 3);
+    assert!(store.leases("sub.x").await.unwrap().is_empty());
+
+    let bad = store
+        .acquire_lease("no spaces", "a", ttl)
+        .await
+        .unwrap_err();
+    assert!(matches!(bad, StoreError::InvalidRequest(_)));
+    let no_ttl = store
+        .acquire_lease(LEASE, "a", Duration::ZERO)
+        .await
+        .unwrap_err();
+    assert!(matches!(no_ttl, StoreError::InvalidRequest(_)));
+}
+
+pub async fn exactly_one_of_8_racing_owners_gets_a_lease(target: &Target) {
+    let store = target.open().await;
+    let barrier = Arc::new(tokio::sync::Barrier::new(8));
+    let owners: Vec<_> = (0..8)
+        .map(|i| {
+            let (store, barrier) = (store.clone(), barrier.clone());
+            tokio::spawn(async move {
+                barrier.wait().await;
+                let owner = format!("host-{i}");
+                store
+                    .acquire_lease(LEASE, &owner, Duration::from_secs(60))
+                    .await
+                    .unwrap()
+            })
+        })
+        .collect();
+    let mut winners = Vec::new();
+    for owner in owners {
+        if let Some(lease) = owner.await.unwrap() {
+            winners.push(lease);
+        }
+    }
+    assert_eq!(winners.len(), 1, "{winners:?}");
+    let listed = store.leases(LEASE).await.unwrap();
+    assert_eq!(listed.len(), 1);
+    assert_eq!(listed[0].owner, winners[0].owner);
+    assert_eq!(listed[0].token, winners[0].token);
 }

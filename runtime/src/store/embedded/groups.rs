@@ -19,7 +19,12 @@ fn not_found(stream: &str, group: &str) -> StoreError {
     }
 }
 
-fn group_last(txn: &WriteTransaction, stream: &str, group: &str) -> Result<Position, StoreError> {
+/// The last position delivered to a group; [`StoreError::GroupNotFound`] if there is none.
+pub(super) fn group_last(
+    txn: &WriteTransaction,
+    stream: &str,
+    group: &str,
+) -> Result<Position, StoreError> {
     let groups = txn.open_table(GROUPS)?;
     let last = groups
         .get((stream, group))?

@@ -6,7 +6,9 @@
 //! expected-version check linearizable. The file format is redb's; see [`schema`] for the
 //! tables. Work runs synchronously on tokio's blocking pool.
 
+mod commit;
 mod groups;
+mod leases;
 mod schema;
 mod streams;
 
@@ -22,6 +24,7 @@ use super::{
     StoreError, StoredEvent, StreamInfo, Trim, Trimmed, check_name, now_ms,
 };
 use crate::event::Position;
+use crate::store::commit::{check_owner, ttl_ms};
 
 /// The embedded store. Cheap to share behind an `Arc`; only one process may open a directory
 /// at a time.
@@ -281,45 +284,72 @@ impl EventStore for EmbeddedStore {
             .await
     }
 
-    async fn commit(&self, _commit: Commit) -> Result<Vec<Vec<Appended>>, StoreError> {
-        Err(StoreError::InvalidRequest("not implemented yet".into()))
+    async fn commit(&self, commit: Commit) -> Result<Vec<Vec<Appended>>, StoreError> {
+        commit.check()?;
+        let results = self
+            .run(move |db| commit::commit(db, commit, now_ms()))
+            .await?;
+        if results.iter().flatten().any(|r| !r.duplicate) {
+            self.appended.notify_waiters();
+        }
+        Ok(results)
     }
 
     async fn load_state(
         &self,
-        _projection: &str,
-        _subject: &str,
+        projection: &str,
+        subject: &str,
     ) -> Result<Option<SavedState>, StoreError> {
-        Err(StoreError::InvalidRequest("not implemented yet".into()))
+        check_name("projection", projection)?;
+        let (projection, subject) = (projection.to_string(), subject.to_string());
+        self.run(move |db| commit::load_state(db, &projection, &subject))
+            .await
     }
 
     async fn list_states(
         &self,
-        _projection: &str,
-        _after: Option<&str>,
-        _limit: usize,
+        projection: &str,
+        after: Option<&str>,
+        limit: usize,
     ) -> Result<Vec<String>, StoreError> {
-        Err(StoreError::InvalidRequest("not implemented yet".into()))
+        check_name("projection", projection)?;
+        let (projection, after) = (projection.to_string(), after.map(str::to_string));
+        self.run(move |db| commit::list_states(db, &projection, after.as_deref(), limit))
+            .await
     }
 
-    async fn delete_projection(&self, _projection: &str) -> Result<u64, StoreError> {
-        Err(StoreError::InvalidRequest("not implemented yet".into()))
+    async fn delete_projection(&self, projection: &str) -> Result<u64, StoreError> {
+        check_name("projection", projection)?;
+        let projection = projection.to_string();
+        self.run(move |db| commit::delete_projection(db, &projection))
+            .await
     }
 
     async fn acquire_lease(
         &self,
-        _name: &str,
-        _owner: &str,
-        _ttl: Duration,
+        name: &str,
+        owner: &str,
+        ttl: Duration,
     ) -> Result<Option<Lease>, StoreError> {
-        Err(StoreError::InvalidRequest("not implemented yet".into()))
+        check_name("lease", name)?;
+        check_owner(owner)?;
+        let ttl = ttl_ms(ttl)?;
+        let (name, owner) = (name.to_string(), owner.to_string());
+        self.run(move |db| leases::acquire(db, &name, &owner, ttl, now_ms()))
+            .await
     }
 
-    async fn release_lease(&self, _name: &str, _owner: &str) -> Result<bool, StoreError> {
-        Err(StoreError::InvalidRequest("not implemented yet".into()))
+    async fn release_lease(&self, name: &str, owner: &str) -> Result<bool, StoreError> {
+        check_name("lease", name)?;
+        check_owner(owner)?;
+        let (name, owner) = (name.to_string(), owner.to_string());
+        self.run(move |db| leases::release(db, &name, &owner, now_ms()))
+            .await
     }
 
-    async fn leases(&self, _prefix: &str) -> Result<Vec<Lease>, StoreError> {
-        Err(StoreError::InvalidRequest("not implemented yet".into()))
+    async fn leases(&self, prefix: &str) -> Result<Vec<Lease>, StoreError> {
+        let prefix = prefix.to_string();
+        self.run(move |db| leases::list(db, &prefix, now_ms()))
+            .await
     }
 }

@@ -1,6 +1,6 @@
 //! The tables of the embedded store's redb file, and how its errors map to [`StoreError`].
 //!
-//! Every key starts with the stream name, so one stream's rows are one contiguous key range of
+//! Every key of the stream tables starts with the stream name, so one stream's rows are one contiguous key range of
 //! each table. Positions are stored as `(ms, seq)` pairs, which redb orders like positions.
 
 use redb::TableDefinition;
@@ -52,6 +52,18 @@ pub(super) const PENDING: TableDefinition<(&str, &str, u64, u64), PendingRow> =
 pub(super) const CHECKPOINTS: TableDefinition<(&str, &str), Pos> =
     TableDefinition::new("checkpoints");
 
+/// A saved reducer state: (state bytes, stream, ms, seq of the last event applied, plugin hash,
+/// events applied).
+pub(super) type StateRow = (&'static [u8], &'static str, u64, u64, &'static str, u64);
+
+/// (projection, subject) → [`StateRow`]. Not keyed by stream: a projection's states outlive
+/// the deletion of the streams they were computed from.
+pub(super) const STATES: TableDefinition<(&str, &str), StateRow> = TableDefinition::new("states");
+
+/// Lease name → (owner, fencing token, expiry in ms since the epoch). A released lease keeps
+/// its row with an empty owner and expiry 0, so its next token is still greater than the last.
+pub(super) const LEASES: TableDefinition<&str, (&str, u64, u64)> = TableDefinition::new("leases");
+
 /// Creates every table, so read transactions can open them on a fresh file.
 pub(super) fn create_tables(db: &redb::Database) -> Result<(), StoreError> {
     let txn = db.begin_write()?;
@@ -63,6 +75,8 @@ pub(super) fn create_tables(db: &redb::Database) -> Result<(), StoreError> {
     txn.open_table(GROUPS)?;
     txn.open_table(PENDING)?;
     txn.open_table(CHECKPOINTS)?;
+    txn.open_table(STATES)?;
+    txn.open_table(LEASES)?;
     txn.commit()?;
     Ok(())
 }

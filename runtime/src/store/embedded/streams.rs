@@ -53,103 +53,114 @@ pub(super) fn append(
 ) -> Result<Vec<Appended>, StoreError> {
     let expectation = append.check()?;
     in_write(db, |txn| {
-        let mut streams = txn.open_table(STREAMS)?;
-        let mut events = txn.open_table(EVENTS)?;
-        let mut ids = txn.open_table(IDS)?;
-        let mut subjects = txn.open_table(SUBJECTS)?;
-        let mut versions = txn.open_table(VERSIONS)?;
+        append_in(txn, stream, append, expectation, now_ms)
+    })
+}
 
-        // First decide, for each event, whether it is a duplicate (of a stored event or of an
-        // earlier one in this batch); only then check the version, so a pure retry succeeds.
-        let mut original: Vec<Option<Position>> = Vec::with_capacity(append.events.len());
-        let mut first_in_batch: HashMap<(&str, &str), usize> = HashMap::new();
-        for (index, event) in append.events.iter().enumerate() {
-            let key = (stream, event.id.as_str(), event.source.as_str());
-            if let Some(stored) = ids.get(key)? {
-                original.push(Some(position(stored.value())));
-            } else {
-                first_in_batch
-                    .entry((event.source.as_str(), event.id.as_str()))
-                    .or_insert(index);
-                original.push(None);
-            }
+/// Appends a checked batch inside `txn` (an append's own, or a commit's).
+pub(super) fn append_in(
+    txn: &WriteTransaction,
+    stream: &str,
+    append: &Append,
+    expectation: Option<(&str, u64)>,
+    now_ms: u64,
+) -> Result<Vec<Appended>, StoreError> {
+    let mut streams = txn.open_table(STREAMS)?;
+    let mut events = txn.open_table(EVENTS)?;
+    let mut ids = txn.open_table(IDS)?;
+    let mut subjects = txn.open_table(SUBJECTS)?;
+    let mut versions = txn.open_table(VERSIONS)?;
+
+    // First decide, for each event, whether it is a duplicate (of a stored event or of an
+    // earlier one in this batch); only then check the version, so a pure retry succeeds.
+    let mut original: Vec<Option<Position>> = Vec::with_capacity(append.events.len());
+    let mut first_in_batch: HashMap<(&str, &str), usize> = HashMap::new();
+    for (index, event) in append.events.iter().enumerate() {
+        let key = (stream, event.id.as_str(), event.source.as_str());
+        if let Some(stored) = ids.get(key)? {
+            original.push(Some(position(stored.value())));
+        } else {
+            first_in_batch
+                .entry((event.source.as_str(), event.id.as_str()))
+                .or_insert(index);
+            original.push(None);
         }
-        let fresh = first_in_batch.len();
-        if let Some((subject, expected)) = expectation
-            && fresh > 0
-        {
-            let current = versions
+    }
+    let fresh = first_in_batch.len();
+    if let Some((subject, expected)) = expectation
+        && fresh > 0
+    {
+        let current = versions
+            .get((stream, subject))?
+            .map(|v| v.value())
+            .unwrap_or(0);
+        if current != expected {
+            return Err(StoreError::VersionConflict {
+                subject: subject.to_string(),
+                expected,
+                current,
+            });
+        }
+    }
+
+    let (last_ms, last_seq, mut length) =
+        streams.get(stream)?.map(|v| v.value()).unwrap_or((0, 0, 0));
+    let mut last = Position::new(last_ms, last_seq);
+    let mut assigned: Vec<Option<Position>> = vec![None; append.events.len()];
+    for (index, event) in append.events.iter().enumerate() {
+        let key = (event.source.as_str(), event.id.as_str());
+        if original[index].is_some() || first_in_batch.get(&key) != Some(&index) {
+            continue;
+        }
+        last = next_position(last, now_ms);
+        assigned[index] = Some(last);
+        let json = event.to_json();
+        let subject = event.subject.as_deref();
+        events.insert(
+            (stream, last.ms, last.seq),
+            (
+                event.source.as_str(),
+                event.id.as_str(),
+                subject,
+                json.as_bytes(),
+            ),
+        )?;
+        ids.insert(
+            (stream, event.id.as_str(), event.source.as_str()),
+            (last.ms, last.seq),
+        )?;
+        if let Some(subject) = subject {
+            subjects.insert((stream, subject, last.ms, last.seq), ())?;
+            let version = versions
                 .get((stream, subject))?
                 .map(|v| v.value())
                 .unwrap_or(0);
-            if current != expected {
-                return Err(StoreError::VersionConflict {
-                    subject: subject.to_string(),
-                    expected,
-                    current,
-                });
-            }
+            versions.insert((stream, subject), version + 1)?;
         }
+        length += 1;
+    }
+    streams.insert(stream, (last.ms, last.seq, length))?;
 
-        let (last_ms, last_seq, mut length) =
-            streams.get(stream)?.map(|v| v.value()).unwrap_or((0, 0, 0));
-        let mut last = Position::new(last_ms, last_seq);
-        let mut assigned: Vec<Option<Position>> = vec![None; append.events.len()];
-        for (index, event) in append.events.iter().enumerate() {
-            let key = (event.source.as_str(), event.id.as_str());
-            if original[index].is_some() || first_in_batch.get(&key) != Some(&index) {
-                continue;
+    let mut results = Vec::with_capacity(append.events.len());
+    for (index, event) in append.events.iter().enumerate() {
+        let (position, duplicate) = match (original[index], assigned[index]) {
+            (Some(stored), _) => (stored, true),
+            (None, Some(new)) => (new, false),
+            (None, None) => {
+                let first = first_in_batch[&(event.source.as_str(), event.id.as_str())];
+                let position = assigned[first].ok_or_else(|| {
+                    StoreError::Corrupt("a batch duplicate lost its original".to_string())
+                })?;
+                (position, true)
             }
-            last = next_position(last, now_ms);
-            assigned[index] = Some(last);
-            let json = event.to_json();
-            let subject = event.subject.as_deref();
-            events.insert(
-                (stream, last.ms, last.seq),
-                (
-                    event.source.as_str(),
-                    event.id.as_str(),
-                    subject,
-                    json.as_bytes(),
-                ),
-            )?;
-            ids.insert(
-                (stream, event.id.as_str(), event.source.as_str()),
-                (last.ms, last.seq),
-            )?;
-            if let Some(subject) = subject {
-                subjects.insert((stream, subject, last.ms, last.seq), ())?;
-                let version = versions
-                    .get((stream, subject))?
-                    .map(|v| v.value())
-                    .unwrap_or(0);
-                versions.insert((stream, subject), version + 1)?;
-            }
-            length += 1;
-        }
-        streams.insert(stream, (last.ms, last.seq, length))?;
-
-        let mut results = Vec::with_capacity(append.events.len());
-        for (index, event) in append.events.iter().enumerate() {
-            let (position, duplicate) = match (original[index], assigned[index]) {
-                (Some(stored), _) => (stored, true),
-                (None, Some(new)) => (new, false),
-                (None, None) => {
-                    let first = first_in_batch[&(event.source.as_str(), event.id.as_str())];
-                    let position = assigned[first].ok_or_else(|| {
-                        StoreError::Corrupt("a batch duplicate lost its original".to_string())
-                    })?;
-                    (position, true)
-                }
-            };
-            results.push(Appended {
-                id: event.id.clone(),
-                position,
-                duplicate,
-            });
-        }
-        Ok(results)
-    })
+        };
+        results.push(Appended {
+            id: event.id.clone(),
+            position,
+            duplicate,
+        });
+    }
+    Ok(results)
 }
 
 /// Reads events as [`Read`] describes, in one read transaction.

@@ -1,0 +1,128 @@
+//! Commits and reducer states in the redb file. Synchronous, like [`super::streams`].
+
+use redb::{Database, ReadableDatabase, WriteTransaction};
+
+use super::groups::group_last;
+use super::leases;
+use super::schema::{CHECKPOINTS, PENDING, STATES};
+use super::streams::{after_stream, append_in, in_write};
+use crate::event::Position;
+use crate::store::{Append, Appended, Commit, SavedState, StoreError};
+
+/// Applies a checked commit in one write transaction: the fence is checked first, and any
+/// failure aborts the transaction, so either all of it is stored or none of it.
+pub(super) fn commit(
+    db: &Database,
+    commit: Commit,
+    now_ms: u64,
+) -> Result<Vec<Vec<Appended>>, StoreError> {
+    in_write(db, |txn| {
+        if let Some(fence) = &commit.fence {
+            leases::check_fence(txn, fence, now_ms)?;
+        }
+        let mut appended = Vec::with_capacity(commit.appends.len());
+        for (stream, events) in commit.appends {
+            if events.is_empty() {
+                appended.push(Vec::new());
+                continue;
+            }
+            appended.push(append_in(txn, &stream, &Append::new(events), None, now_ms)?);
+        }
+        for ack in &commit.acks {
+            group_last(txn, &ack.stream, &ack.group)?;
+            let mut pending = txn.open_table(PENDING)?;
+            for p in &ack.positions {
+                pending.remove((ack.stream.as_str(), ack.group.as_str(), p.ms, p.seq))?;
+            }
+        }
+        if !commit.states.is_empty() {
+            let mut states = txn.open_table(STATES)?;
+            for write in &commit.states {
+                let s = &write.state;
+                states.insert(
+                    (write.projection.as_str(), write.subject.as_str()),
+                    (
+                        s.state.as_slice(),
+                        s.stream.as_str(),
+                        s.position.ms,
+                        s.position.seq,
+                        s.plugin.as_str(),
+                        s.events,
+                    ),
+                )?;
+            }
+        }
+        if !commit.checkpoints.is_empty() {
+            let mut checkpoints = txn.open_table(CHECKPOINTS)?;
+            for (stream, name, position) in &commit.checkpoints {
+                checkpoints.insert(
+                    (stream.as_str(), name.as_str()),
+                    (position.ms, position.seq),
+                )?;
+            }
+        }
+        Ok(appended)
+    })
+}
+
+/// One subject's saved state.
+pub(super) fn load_state(
+    db: &Database,
+    projection: &str,
+    subject: &str,
+) -> Result<Option<SavedState>, StoreError> {
+    let txn = db.begin_read()?;
+    let states = txn.open_table(STATES)?;
+    Ok(states.get((projection, subject))?.map(|row| {
+        let (state, stream, ms, seq, plugin, events) = row.value();
+        SavedState {
+            state: state.to_vec(),
+            stream: stream.to_string(),
+            position: Position::new(ms, seq),
+            plugin: plugin.to_string(),
+            events,
+        }
+    }))
+}
+
+/// Up to `limit` subjects of a projection after `after`, ascending (byte order, as Redis's).
+pub(super) fn list_states(
+    db: &Database,
+    projection: &str,
+    after: Option<&str>,
+    limit: usize,
+) -> Result<Vec<String>, StoreError> {
+    let txn = db.begin_read()?;
+    let states = txn.open_table(STATES)?;
+    let end = after_stream(projection);
+    let mut out = Vec::new();
+    let range =
+        states.range::<(&str, &str)>((projection, after.unwrap_or(""))..(end.as_str(), ""))?;
+    for row in range {
+        if out.len() >= limit {
+            break;
+        }
+        let (key, _) = row?;
+        let (_, subject) = key.value();
+        // The range starts at `after` inclusive; the contract says exclusive.
+        if Some(subject) == after {
+            continue;
+        }
+        out.push(subject.to_string());
+    }
+    Ok(out)
+}
+
+/// Deletes a projection's states; returns how many there were.
+pub(super) fn delete_projection(db: &Database, projection: &str) -> Result<u64, StoreError> {
+    in_write(db, |txn: &WriteTransaction| {
+        let end = after_stream(projection);
+        let mut states = txn.open_table(STATES)?;
+        let mut removed = 0;
+        states.retain_in::<(&str, &str), _>((projection, "")..(end.as_str(), ""), |_, _| {
+            removed += 1;
+            false
+        })?;
+        Ok(removed)
+    })
+}
