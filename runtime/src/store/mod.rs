@@ -36,12 +36,29 @@
 //! [`ORPHANED_CONSUMER`], from which it can be claimed). Trimming never removes an entry that a
 //! group has not acknowledged.
 //!
-//! # Room to grow
+//! **Commits.** [`EventStore::commit`] applies everything one processing step writes —
+//! appends to any streams, acknowledgements, reducer states, checkpoints — as one atomic step:
+//! all of it or none of it. A commit that fails stores nothing (one that fails with
+//! [`StoreError::Unavailable`] may or may not have been applied: retrying it is safe). Its
+//! appends deduplicate on `source` + `id` like [`EventStore::append`], so a retried commit
+//! stores no event twice and answers the original positions; acknowledging, saving states and
+//! checkpoints again is harmless. Acknowledging through a group that does not exist fails the
+//! commit with [`StoreError::GroupNotFound`].
 //!
-//! Subscriptions will need "append these events and acknowledge those entries" and "save this
-//! reducer state with its position" as single atomic steps. Both backends can provide them the
-//! same way they provide [`EventStore::append`] (one Lua script; one write transaction), so they
-//! will be added as further methods taking an [`Append`] plus the acknowledgements or state.
+//! **Reducer states** are kept per projection and subject, each with the stream, position,
+//! plugin hash and event count it reflects ([`SavedState`]); a save replaces the previous one.
+//! Subjects list in ascending byte order. Deleting a stream does not delete states computed
+//! from it.
+//!
+//! **Leases** give one owner at a time the right to process something (a stream partition, a
+//! projection), for a time to live that the owner renews. Every acquisition by a new holder —
+//! after the lease was free, released or expired, also by its previous holder — gets a token
+//! greater than any the lease had before; a renewal by the holder while it holds the lease keeps
+//! its token. A commit fenced ([`Fence`]) by the lease's name, owner and token applies only while
+//! that owner holds the lease unexpired with that token, so a stalled process that lost its
+//! lease cannot overwrite its successor's work: its commit fails with
+//! [`StoreError::LeaseLost`]. The embedded store times leases by the system clock, Redis by the
+//! server's.
 
 mod append;
 mod commit;
@@ -177,6 +194,10 @@ pub trait EventStore: Send + Sync + 'static {
     async fn checkpoint(&self, stream: &str, name: &str) -> Result<Option<Position>, StoreError>;
 
     /// Applies `commit` atomically. Returns, per `appends` entry, the `Appended` of each event.
+    /// Fails, writing nothing, with [`StoreError::LeaseLost`] if the commit is fenced by a lease
+    /// its owner no longer holds with that token, with [`StoreError::GroupNotFound`] if an ack
+    /// names a missing group, or with [`StoreError::InvalidRequest`] if it appends more than
+    /// [`MAX_BATCH`] events in all, or a bad event or name.
     async fn commit(&self, commit: Commit) -> Result<Vec<Vec<Appended>>, StoreError>;
 
     /// The saved state of `subject` in `projection`, if any.
@@ -207,7 +228,8 @@ pub trait EventStore: Send + Sync + 'static {
         ttl: Duration,
     ) -> Result<Option<Lease>, StoreError>;
 
-    /// Gives the lease up if `owner` holds it; returns whether it did.
+    /// Gives the lease up if `owner` holds it; returns whether it did. The lease's token is
+    /// kept, so its next holder still gets a greater one.
     async fn release_lease(&self, name: &str, owner: &str) -> Result<bool, StoreError>;
 
     /// Leases whose name starts with `prefix` and have not expired, by name.

@@ -1,7 +1,8 @@
 //! The tables of the embedded store's redb file, and how its errors map to [`StoreError`].
 //!
-//! Every key of the stream tables starts with the stream name, so one stream's rows are one contiguous key range of
-//! each table. Positions are stored as `(ms, seq)` pairs, which redb orders like positions.
+//! Every key of the stream tables starts with the stream name, so one stream's rows are one
+//! contiguous key range of each table; likewise states with the projection name. Positions are
+//! stored as `(ms, seq)` pairs, which redb orders like positions.
 
 use redb::TableDefinition;
 

@@ -1,7 +1,8 @@
 //! The Redis key layout of one stream (documented for other clients in `docs/STORAGE.md`).
 //!
 //! Every key of stream `S` carries the hash tag `{S}`, so they would share a slot under Redis
-//! Cluster. The registry of stream names, `eddy:streams`, is global.
+//! Cluster. The registry of stream names, `eddy:streams`, is global, as are the keys of leases
+//! and projections (a commit spans streams anyway: Cluster is not supported).
 
 /// The set of every stream name.
 pub(super) const STREAMS: &str = "eddy:streams";
@@ -53,6 +54,43 @@ impl Keys {
     pub(super) fn subject(&self, subject: &str) -> String {
         format!("{}subject:{subject}", self.prefix)
     }
+}
+
+/// Sorted set of every lease name ever taken (all scores 0), for listing by prefix.
+pub(super) const LEASES: &str = "eddy:leases";
+
+/// String `<token>:<owner>` while the lease `L` is held, expiring with it (`PX`):
+/// `eddy:lease:{L}`.
+pub(super) fn lease(name: &str) -> String {
+    format!("{LEASE_OPEN}{name}{LEASE_CLOSE}")
+}
+
+/// What comes before a lease's name in its key (for scripts that build lease keys).
+pub(super) const LEASE_OPEN: &str = "eddy:lease:{";
+/// What comes after it.
+pub(super) const LEASE_CLOSE: &str = "}";
+
+/// Counter of the lease's tokens (`INCR` per new holder), `eddy:lease:{L}:token`; never
+/// deleted, so tokens only grow.
+pub(super) fn lease_token(name: &str) -> String {
+    format!("eddy:lease:{{{name}}}:token")
+}
+
+/// The value of a held lease's key.
+pub(super) fn lease_value(token: u64, owner: &str) -> String {
+    format!("{token}:{owner}")
+}
+
+/// Hash subject → encoded saved state (see `SavedState::encode`) of projection `P`:
+/// `eddy:projection:{P}:states`.
+pub(super) fn projection_states(projection: &str) -> String {
+    format!("eddy:projection:{{{projection}}}:states")
+}
+
+/// Sorted set of projection `P`'s subjects (all scores 0), for listing in order:
+/// `eddy:projection:{P}:subjects`.
+pub(super) fn projection_subjects(projection: &str) -> String {
+    format!("eddy:projection:{{{projection}}}:subjects")
 }
 
 /// A position as a member of a subject index: both parts zero-padded to 20 digits, so the

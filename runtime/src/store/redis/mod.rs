@@ -3,13 +3,15 @@
 //! Each Eddy stream is one Redis stream plus a few hashes and sorted sets (see [`keys`] and
 //! `docs/STORAGE.md`), so any Redis client can read the events. Everything that must be atomic
 //! across keys — dedupe, the version check, XADD and index updates of a batch; trimming with
-//! index clean-up; deleting; removing a consumer — is one Lua script. Requests share one
-//! multiplexed connection that reconnects on its own; blocking group reads use connections of
-//! their own, because a blocked XREADGROUP would stall every request queued behind it on a
-//! shared connection. Needs Redis 7.0 or newer (script shebangs, XAUTOCLAIM's deleted ids).
+//! index clean-up; deleting; removing a consumer; a commit; taking a lease — is one Lua script.
+//! Requests share one multiplexed connection that reconnects on its own; blocking group reads
+//! use connections of their own, because a blocked XREADGROUP would stall every request queued
+//! behind it on a shared connection. Needs Redis 7.0 or newer (script shebangs, XAUTOCLAIM's deleted ids).
 
+mod commit;
 mod entry;
 mod keys;
+mod leases;
 mod scripts;
 
 use std::sync::Mutex;
@@ -29,6 +31,7 @@ use super::{
     PendingEntry, Read, SavedState, StoreError, StoredEvent, StreamInfo, Trim, Trimmed, check_name,
 };
 use crate::event::Position;
+use crate::store::commit::{check_owner, ttl_ms};
 
 /// How long one ordinary request may take before the connection is considered broken. Long,
 /// because an append of a large batch runs as one script.
@@ -737,46 +740,55 @@ impl EventStore for RedisStore {
         position.as_deref().map(parse_position).transpose()
     }
 
-    async fn commit(&self, _commit: Commit) -> Result<Vec<Vec<Appended>>, StoreError> {
-        Err(StoreError::InvalidRequest("not implemented yet".into()))
+    async fn commit(&self, commit: Commit) -> Result<Vec<Vec<Appended>>, StoreError> {
+        commit.check()?;
+        self.run_commit(commit).await
     }
 
     async fn load_state(
         &self,
-        _projection: &str,
-        _subject: &str,
+        projection: &str,
+        subject: &str,
     ) -> Result<Option<SavedState>, StoreError> {
-        Err(StoreError::InvalidRequest("not implemented yet".into()))
+        check_name("projection", projection)?;
+        self.state(projection, subject).await
     }
 
     async fn list_states(
         &self,
-        _projection: &str,
-        _after: Option<&str>,
-        _limit: usize,
+        projection: &str,
+        after: Option<&str>,
+        limit: usize,
     ) -> Result<Vec<String>, StoreError> {
-        Err(StoreError::InvalidRequest("not implemented yet".into()))
+        check_name("projection", projection)?;
+        self.state_subjects(projection, after, limit).await
     }
 
-    async fn delete_projection(&self, _projection: &str) -> Result<u64, StoreError> {
-        Err(StoreError::InvalidRequest("not implemented yet".into()))
+    async fn delete_projection(&self, projection: &str) -> Result<u64, StoreError> {
+        check_name("projection", projection)?;
+        self.drop_projection(projection).await
     }
 
     async fn acquire_lease(
         &self,
-        _name: &str,
-        _owner: &str,
-        _ttl: Duration,
+        name: &str,
+        owner: &str,
+        ttl: Duration,
     ) -> Result<Option<Lease>, StoreError> {
-        Err(StoreError::InvalidRequest("not implemented yet".into()))
+        check_name("lease", name)?;
+        check_owner(owner)?;
+        let ttl = ttl_ms(ttl)?;
+        self.take_lease(name, owner, ttl).await
     }
 
-    async fn release_lease(&self, _name: &str, _owner: &str) -> Result<bool, StoreError> {
-        Err(StoreError::InvalidRequest("not implemented yet".into()))
+    async fn release_lease(&self, name: &str, owner: &str) -> Result<bool, StoreError> {
+        check_name("lease", name)?;
+        check_owner(owner)?;
+        self.give_up_lease(name, owner).await
     }
 
-    async fn leases(&self, _prefix: &str) -> Result<Vec<Lease>, StoreError> {
-        Err(StoreError::InvalidRequest("not implemented yet".into()))
+    async fn leases(&self, prefix: &str) -> Result<Vec<Lease>, StoreError> {
+        self.live_leases(prefix).await
     }
 }
 

@@ -1,0 +1,213 @@
+//! Commits (one `commit.lua` run) and reducer states in Redis.
+
+use redis::ScriptInvocation;
+
+use super::keys::{self, Keys, STREAMS};
+use super::{RedisStore, redis_error};
+use crate::store::append::dedupe_key;
+use crate::store::error::parse_position;
+use crate::store::{Appended, Commit, SavedState, StoreError};
+
+/// A script invocation that counts its keys, so arguments can point at them (Lua indexes
+/// KEYS from 1).
+struct Invocation<'a> {
+    inner: ScriptInvocation<'a>,
+    keys: usize,
+}
+
+impl Invocation<'_> {
+    fn key(&mut self, key: String) -> usize {
+        self.inner.key(key);
+        self.keys += 1;
+        self.keys
+    }
+
+    fn arg(&mut self, arg: impl redis::ToRedisArgs) {
+        self.inner.arg(arg);
+    }
+}
+
+impl RedisStore {
+    /// Applies a checked commit with `commit.lua`.
+    pub(super) async fn run_commit(
+        &self,
+        commit: Commit,
+    ) -> Result<Vec<Vec<Appended>>, StoreError> {
+        let mut inv = Invocation {
+            inner: self.scripts.commit.prepare_invoke(),
+            keys: 0,
+        };
+        match &commit.fence {
+            Some(fence) => {
+                inv.arg(keys::lease_value(fence.token, &fence.owner));
+                inv.key(keys::lease(&fence.lease));
+            }
+            None => inv.arg(""),
+        }
+
+        inv.arg(commit.appends.len());
+        for (stream, events) in &commit.appends {
+            let stream_keys = Keys::new(stream);
+            let mut subjects: Vec<&str> = Vec::new();
+            for event in events {
+                if let Some(subject) = event.subject.as_deref()
+                    && !subjects.contains(&subject)
+                {
+                    subjects.push(subject);
+                }
+            }
+            inv.arg(stream);
+            inv.arg(events.len());
+            inv.arg(subjects.len());
+            inv.key(stream_keys.events());
+            inv.key(stream_keys.dedupe());
+            inv.key(stream_keys.ids());
+            inv.key(stream_keys.versions());
+            let subject_keys: Vec<usize> = subjects
+                .iter()
+                .map(|s| inv.key(stream_keys.subject(s)))
+                .collect();
+            for event in events {
+                let subject_key = event
+                    .subject
+                    .as_deref()
+                    .and_then(|s| subjects.iter().position(|known| *known == s))
+                    .map_or(0, |index| subject_keys[index]);
+                inv.arg(dedupe_key(event));
+                inv.arg(&event.id);
+                inv.arg(&event.source);
+                inv.arg(subject_key);
+                inv.arg(event.subject.as_deref().unwrap_or(""));
+                inv.arg(event.to_json());
+            }
+        }
+
+        inv.arg(commit.acks.len());
+        for ack in &commit.acks {
+            inv.key(Keys::new(&ack.stream).events());
+            inv.arg(&ack.group);
+            inv.arg(ack.positions.len());
+            for position in &ack.positions {
+                inv.arg(position.to_string());
+            }
+        }
+
+        inv.arg(commit.states.len());
+        for write in &commit.states {
+            inv.key(keys::projection_states(&write.projection));
+            inv.key(keys::projection_subjects(&write.projection));
+            inv.arg(&write.subject);
+            inv.arg(write.state.encode());
+        }
+
+        inv.arg(commit.checkpoints.len());
+        for (stream, name, position) in &commit.checkpoints {
+            inv.key(Keys::new(stream).checkpoints());
+            inv.arg(name);
+            inv.arg(position.to_string());
+        }
+        inv.key(STREAMS.to_string());
+
+        let reply: Vec<String> = inv
+            .inner
+            .invoke_async(&mut self.conn())
+            .await
+            .map_err(redis_error)?;
+        match reply.first().map(String::as_str) {
+            Some("ok") => {}
+            Some("lease-lost") => {
+                let lease = commit.fence.map(|f| f.lease).unwrap_or_default();
+                return Err(StoreError::LeaseLost { lease });
+            }
+            Some("nogroup") => {
+                let ack = reply
+                    .get(1)
+                    .and_then(|i| i.parse::<usize>().ok())
+                    .and_then(|i| commit.acks.get(i.wrapping_sub(1)))
+                    .ok_or_else(|| unexpected(&reply))?;
+                return Err(StoreError::GroupNotFound {
+                    stream: ack.stream.clone(),
+                    group: ack.group.clone(),
+                });
+            }
+            _ => return Err(unexpected(&reply)),
+        }
+
+        let mut pairs = reply[1..].chunks_exact(2);
+        let mut results = Vec::with_capacity(commit.appends.len());
+        for (_, events) in &commit.appends {
+            let mut appended = Vec::with_capacity(events.len());
+            for event in events {
+                let pair = pairs.next().ok_or_else(|| unexpected(&reply))?;
+                appended.push(Appended {
+                    id: event.id.clone(),
+                    position: parse_position(&pair[0])?,
+                    duplicate: pair[1] == "1",
+                });
+            }
+            results.push(appended);
+        }
+        Ok(results)
+    }
+
+    /// One subject's saved state.
+    pub(super) async fn state(
+        &self,
+        projection: &str,
+        subject: &str,
+    ) -> Result<Option<SavedState>, StoreError> {
+        let value: Option<Vec<u8>> = redis::cmd("HGET")
+            .arg(keys::projection_states(projection))
+            .arg(subject)
+            .query_async(&mut self.conn())
+            .await
+            .map_err(redis_error)?;
+        value.as_deref().map(SavedState::decode).transpose()
+    }
+
+    /// Up to `limit` subjects after `after`, in byte order.
+    pub(super) async fn state_subjects(
+        &self,
+        projection: &str,
+        after: Option<&str>,
+        limit: usize,
+    ) -> Result<Vec<String>, StoreError> {
+        if limit == 0 {
+            return Ok(Vec::new());
+        }
+        let from = after.map_or_else(|| "-".to_string(), |a| format!("({a}"));
+        redis::cmd("ZRANGEBYLEX")
+            .arg(keys::projection_subjects(projection))
+            .arg(from)
+            .arg("+")
+            .arg("LIMIT")
+            .arg(0)
+            .arg(limit)
+            .query_async(&mut self.conn())
+            .await
+            .map_err(redis_error)
+    }
+
+    /// Deletes a projection's two keys; how many states it had.
+    pub(super) async fn drop_projection(&self, projection: &str) -> Result<u64, StoreError> {
+        let states = keys::projection_states(projection);
+        let (count, _): (u64, u64) = redis::pipe()
+            .atomic()
+            .cmd("HLEN")
+            .arg(&states)
+            .cmd("UNLINK")
+            .arg(&states)
+            .arg(keys::projection_subjects(projection))
+            .query_async(&mut self.conn())
+            .await
+            .map_err(redis_error)?;
+        Ok(count)
+    }
+}
+
+fn unexpected(reply: &[String]) -> StoreError {
+    StoreError::Corrupt(format!(
+        "unexpected reply from the commit script: {:?}",
+        reply.first()
+    ))
+}
