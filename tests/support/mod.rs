@@ -4,7 +4,9 @@
 #![allow(dead_code, missing_docs)]
 
 pub mod histories;
+pub mod http;
 pub mod plugins;
+pub mod server;
 
 use std::path::{Path, PathBuf};
 use std::process::Output;

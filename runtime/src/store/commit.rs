@@ -114,7 +114,6 @@ impl Commit {
         }
         for write in &self.states {
             check_name("projection", &write.projection)?;
-            check_subject(&write.subject)?;
             check_name("stream", &write.state.stream)?;
         }
         for (stream, name, _) in &self.checkpoints {
@@ -127,14 +126,6 @@ impl Commit {
         }
         Ok(())
     }
-}
-
-/// Checks the subject of a saved state: any non-empty text, like an event's `subject`.
-pub(crate) fn check_subject(subject: &str) -> Result<(), StoreError> {
-    if subject.is_empty() {
-        return Err(StoreError::invalid("a state's subject must not be empty"));
-    }
-    Ok(())
 }
 
 /// Checks a lease owner: any text of 1 to [`MAX_NAME_LEN`] bytes (a host name and process id,

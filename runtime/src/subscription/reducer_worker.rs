@@ -249,7 +249,13 @@ pub(crate) async fn run(ctx: WorkerContext, partition: u32, mut pipeline: Pipeli
                     tracing::warn!(subscription = %ctx.spec.name, partition, "lease lost before commit");
                     continue 'lease;
                 }
-                Err(_) => continue 'lease,
+                Err(_) => {
+                    // Reported in the stats; start over from the last commit after a pause.
+                    if ctx.pause(Duration::from_secs(1)).await {
+                        return;
+                    }
+                    continue 'lease;
+                }
             }
         }
     }
