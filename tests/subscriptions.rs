@@ -1,6 +1,8 @@
 //! Subscriptions end to end: a real `eddy serve` with a config file, events published over
 //! HTTP, states and dead letters read back through the API.
 
+#[path = "../runtime/tests/support/mod.rs"]
+mod store_support;
 mod support;
 
 use std::collections::BTreeMap;
@@ -15,6 +17,50 @@ use support::server::{Server, wait_until, write_config};
 use support::{eddy, stdout_of};
 
 const TIMEOUT: Duration = Duration::from_secs(120);
+
+/// Where the server under test keeps its events.
+enum Backend {
+    Embedded,
+    /// A private redis-server, stopped when the test ends.
+    Redis(store_support::RedisServer),
+}
+
+impl Backend {
+    fn redis() -> Self {
+        Backend::Redis(store_support::RedisServer::start())
+    }
+
+    /// The `--store` URL (`None`: an embedded store in the test's folder).
+    fn url(&self) -> Option<String> {
+        match self {
+            Backend::Embedded => None,
+            Backend::Redis(redis) => Some(redis.url()),
+        }
+    }
+
+    fn start(&self, data: &Path, config: Option<&Path>) -> Server {
+        Server::start(data, self.url().as_deref(), config, None)
+    }
+}
+
+/// Runs a scenario once per backend.
+macro_rules! on_both_backends {
+    ($($scenario:ident),* $(,)?) => {
+        mod embedded {
+            $(#[test] fn $scenario() { super::$scenario(super::Backend::Embedded) })*
+        }
+        mod redis {
+            $(#[test] fn $scenario() { super::$scenario(super::Backend::redis()) })*
+        }
+    };
+}
+
+on_both_backends!(
+    reducer_states_from_the_api_equal_eddy_replay,
+    a_killed_server_resumes_without_losing_or_repeating_an_event,
+    handler_output_appears_exactly_once_despite_retries_and_failures,
+    rejected_events_go_to_the_dead_letter_stream_and_a_redrive_after_a_fix_processes_them,
+);
 
 fn publish_lines(server: &Server, stream: &str, lines: &[String]) {
     for chunk in lines.chunks(200) {
@@ -106,14 +152,13 @@ fn lines(events: usize, orders: u64, seed: u64) -> Vec<String> {
         .collect()
 }
 
-#[test]
-fn reducer_states_from_the_api_equal_eddy_replay() {
+fn reducer_states_from_the_api_equal_eddy_replay(backend: Backend) {
     let dir = tempfile::tempdir().unwrap();
     let config = write_config(
         dir.path(),
         &reducer_config("order-totals", "order_totals", "orders"),
     );
-    let server = Server::start(&dir.path().join("data"), None, Some(&config), None);
+    let server = backend.start(&dir.path().join("data"), Some(&config));
     let history = lines(1500, 60, 21);
     publish_lines(&server, "orders", &history);
     wait_caught_up(&server, "order-totals");
@@ -133,8 +178,7 @@ fn reducer_states_from_the_api_equal_eddy_replay() {
     assert!(server.terminate(), "a clean shutdown");
 }
 
-#[test]
-fn a_killed_server_resumes_without_losing_or_repeating_an_event() {
+fn a_killed_server_resumes_without_losing_or_repeating_an_event(backend: Backend) {
     let dir = tempfile::tempdir().unwrap();
     let data = dir.path().join("data");
     let config = write_config(
@@ -142,7 +186,7 @@ fn a_killed_server_resumes_without_losing_or_repeating_an_event() {
         &reducer_config("order-totals", "order_totals", "orders"),
     );
     let history = lines(3000, 80, 5);
-    let server = Server::start(&data, None, Some(&config), None);
+    let server = backend.start(&data, Some(&config));
     publish_lines(&server, "orders", &history[..1500]);
     // Kill it while it is working through the backlog.
     wait_until(TIMEOUT, "some progress", || {
@@ -152,7 +196,7 @@ fn a_killed_server_resumes_without_losing_or_repeating_an_event() {
             > 0
     });
     server.kill();
-    let server = Server::start(&data, None, Some(&config), None);
+    let server = backend.start(&data, Some(&config));
     publish_lines(&server, "orders", &history[1500..]);
     wait_caught_up(&server, "order-totals");
     assert_states_equal_replay(
@@ -162,8 +206,7 @@ fn a_killed_server_resumes_without_losing_or_repeating_an_event() {
     );
 }
 
-#[test]
-fn handler_output_appears_exactly_once_despite_retries_and_failures() {
+fn handler_output_appears_exactly_once_despite_retries_and_failures(backend: Backend) {
     let dir = tempfile::tempdir().unwrap();
     let config = write_config(
         dir.path(),
@@ -172,7 +215,7 @@ fn handler_output_appears_exactly_once_despite_retries_and_failures() {
             plugin_path("fx_reject").display().to_string()
         ),
     );
-    let server = Server::start(&dir.path().join("data"), None, Some(&config), None);
+    let server = backend.start(&dir.path().join("data"), Some(&config));
     // Every 7th event fails for good ("bad"), every 11th keeps asking for a retry ("flaky"):
     // the events before them in a batch are handled again when the failure is resolved.
     let events: Vec<String> = (0..300)
@@ -222,10 +265,11 @@ fn handler_output_appears_exactly_once_despite_retries_and_failures() {
     assert_eq!(bad["plugin"].as_str().unwrap().len(), 64);
 }
 
-#[test]
-fn rejected_events_go_to_the_dead_letter_stream_and_a_redrive_after_a_fix_processes_them() {
+fn rejected_events_go_to_the_dead_letter_stream_and_a_redrive_after_a_fix_processes_them(
+    backend: Backend,
+) {
     let dir = tempfile::tempdir().unwrap();
-    let server = Server::start(&dir.path().join("data"), None, None, None);
+    let server = backend.start(&dir.path().join("data"), None);
     let create = |plugin: &str| {
         post_json(
             server.addr,
