@@ -419,3 +419,64 @@ fn a_config_file_error_names_the_file_line_and_key_and_serve_refuses_to_start() 
         "{stderr}"
     );
 }
+
+#[test]
+fn two_servers_share_a_reducer_on_redis_and_one_being_killed_loses_nothing() {
+    let redis = store_support::RedisServer::start();
+    let dir = tempfile::tempdir().unwrap();
+    let mut text = reducer_config("order-totals", "order_totals", "orders");
+    text = text.replace("partitions = 3", "partitions = 4");
+    let config = write_config(dir.path(), &text);
+    let url = redis.url();
+    let a = Server::start(&dir.path().join("a"), Some(&url), Some(&config), None);
+    let b = Server::start(&dir.path().join("b"), Some(&url), Some(&config), None);
+    let owners = |server: &Server| -> Vec<String> {
+        let info = info(server, "order-totals");
+        let mut owners: Vec<String> = info["leases"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|l| l["owner"].as_str().unwrap().to_string())
+            .collect();
+        owners.sort();
+        owners.dedup();
+        owners
+    };
+    wait_until(TIMEOUT, "the two processes to share the partitions", || {
+        owners(&a).len() == 2 && info(&a, "order-totals")["leases"].as_array().unwrap().len() == 4
+    });
+
+    let history = lines(10_000, 300, 77);
+    publish_lines(&a, "orders", &history[..5000]);
+    wait_until(TIMEOUT, "both processes to process events", || {
+        info(&a, "order-totals")["stats"]["processed"]
+            .as_u64()
+            .unwrap()
+            > 0
+            && info(&b, "order-totals")["stats"]["processed"]
+                .as_u64()
+                .unwrap()
+                > 0
+    });
+    b.kill();
+    publish_lines(&a, "orders", &history[5000..]);
+    wait_caught_up(&a, "order-totals");
+    assert_eq!(owners(&a).len(), 1, "the survivor took the partitions over");
+
+    let expected = replay_states(dir.path(), &history);
+    assert_states_equal_replay(&a, "order-totals", &expected);
+    // Every subject reflects exactly its own events: none applied twice, none skipped.
+    let mut counts: BTreeMap<String, u64> = BTreeMap::new();
+    for line in &history {
+        let event = eddy::event::CloudEvent::from_json(line).unwrap();
+        *counts.entry(event.subject.unwrap_or_default()).or_default() += 1;
+    }
+    for (subject, count) in counts.iter().filter(|(s, _)| !s.is_empty()) {
+        let projection = get(
+            a.addr,
+            &format!("/api/v1/projections/order-totals/{subject}"),
+        )
+        .json();
+        assert_eq!(projection["events"], *count, "subject {subject}");
+    }
+}

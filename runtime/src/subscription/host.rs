@@ -208,6 +208,7 @@ impl SubscriptionHost {
             stop_rx,
             stats: stats.clone(),
             now_positions: Arc::new(now_positions),
+            members: Arc::default(),
         };
         let pipeline = || -> Result<Pipeline, SubscriptionError> {
             let instance = |p: &Plugin| {
@@ -237,6 +238,7 @@ impl SubscriptionHost {
                 }
             }
             _ => {
+                tasks.push(tokio::spawn(super::membership::run(ctx.clone())));
                 for partition in 0..spec.partitions {
                     tasks.push(tokio::spawn(reducer_worker::run(
                         ctx.clone(),

@@ -11,6 +11,7 @@
 pub mod dead_letter;
 mod handler_worker;
 mod host;
+mod membership;
 mod pipeline;
 mod reducer_worker;
 mod retry;

@@ -95,6 +95,12 @@ pub(crate) async fn run(ctx: WorkerContext, partition: u32, mut pipeline: Pipeli
                 let _ = ctx.store.release_lease(&lease, &ctx.consumer).await;
                 return;
             }
+            if !ctx.should_own(partition) {
+                // Another live process is this partition's preferred owner: hand it over.
+                tracing::info!(subscription = %ctx.spec.name, partition, "handing the partition over");
+                let _ = ctx.store.release_lease(&lease, &ctx.consumer).await;
+                continue 'lease;
+            }
             if renewed.elapsed() >= LEASE_TTL / 3 {
                 match ctx
                     .store

@@ -27,9 +27,22 @@ pub(crate) struct WorkerContext {
     pub stats: Arc<Stats>,
     /// For `start = "now"`: each stream's last position when the subscription started.
     pub now_positions: Arc<HashMap<String, Option<Position>>>,
+    /// Reducers: the live processes running this subscription, sorted (see `membership`).
+    pub members: Arc<std::sync::Mutex<Vec<String>>>,
 }
 
 impl WorkerContext {
+    /// Whether this process should hold `partition`: partitions are dealt out round-robin over
+    /// the live members, so that every process gets its share; until membership is known, any
+    /// process may take any free partition.
+    pub(crate) fn should_own(&self, partition: u32) -> bool {
+        let members = self.members.lock().unwrap_or_else(|e| e.into_inner());
+        if members.is_empty() || !members.contains(&self.consumer) {
+            return true;
+        }
+        members[partition as usize % members.len()] == self.consumer
+    }
+
     pub(crate) fn stopping(&self) -> bool {
         self.stop.load(Ordering::Relaxed)
     }
