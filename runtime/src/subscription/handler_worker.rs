@@ -23,9 +23,23 @@ const CLAIM_IDLE: Duration = Duration::from_secs(30);
 /// How often to look for such entries.
 const CLAIM_EVERY: Duration = Duration::from_secs(5);
 
-/// Runs until the subscription stops. Entries of an unfinished batch stay pending for the
-/// next start (or another consumer) to take.
-pub(crate) async fn run(ctx: WorkerContext, stream: String, mut pipeline: Pipeline) {
+/// Runs until the subscription stops, then leaves the group: this process's consumer is
+/// removed, and entries of an unfinished batch pass to the group's orphaned consumer, from
+/// which the next start (or another process) claims them.
+pub(crate) async fn run(ctx: WorkerContext, stream: String, pipeline: Pipeline) {
+    consume(&ctx, &stream, pipeline).await;
+    if let Err(error) = ctx
+        .store
+        .remove_consumer(&stream, ctx.spec.group(), &ctx.consumer)
+        .await
+    {
+        tracing::warn!(subscription = %ctx.spec.name, %stream, "could not leave the group: {error}");
+    }
+}
+
+async fn consume(ctx: &WorkerContext, stream: &str, mut pipeline: Pipeline) {
+    let ctx = ctx.clone();
+    let stream = stream.to_string();
     let group = ctx.spec.group().to_string();
     let is_redrive = stream == redrive_stream(&ctx.spec.name);
     let start = if is_redrive {
