@@ -27,12 +27,7 @@ pub(super) fn events_from_request(
         })?
         .to_str()
         .map_err(|_| ApiError::unsupported_media_type("the Content-Type is not readable text"))?;
-    let essence = content_type
-        .split(';')
-        .next()
-        .unwrap_or("")
-        .trim()
-        .to_ascii_lowercase();
+    let essence = crate::event::media_type_essence(content_type);
     let batch = match essence.as_str() {
         "application/cloudevents+json" => false,
         "application/cloudevents-batch+json" => true,

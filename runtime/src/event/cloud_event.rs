@@ -90,14 +90,19 @@ impl Data {
     }
 }
 
-/// Whether a media type means JSON: `application/json`, `text/json`, or any `…+json`.
-pub(crate) fn is_json_content_type(content_type: &str) -> bool {
-    let essence = content_type
+/// The essence of a media type: `Application/JSON; charset=utf-8` → `application/json`.
+pub fn media_type_essence(content_type: &str) -> String {
+    content_type
         .split(';')
         .next()
         .unwrap_or("")
         .trim()
-        .to_ascii_lowercase();
+        .to_ascii_lowercase()
+}
+
+/// Whether a media type means JSON: `application/json`, `text/json`, or any `…+json`.
+pub(crate) fn is_json_content_type(content_type: &str) -> bool {
+    let essence = media_type_essence(content_type);
     essence == "application/json" || essence == "text/json" || essence.ends_with("+json")
 }
 

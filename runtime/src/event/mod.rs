@@ -11,7 +11,7 @@ mod parse;
 mod pattern;
 mod position;
 
-pub use cloud_event::{CloudEvent, Data, EventTime, ExtensionValue};
+pub use cloud_event::{CloudEvent, Data, EventTime, ExtensionValue, media_type_essence};
 pub use error::EventError;
 pub use jsonl::{JsonlError, JsonlReader};
 pub use pattern::TypePattern;
