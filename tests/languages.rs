@@ -127,3 +127,22 @@ fn js_and_python_versions_pass_every_order_totals_golden_case() {
         }
     }
 }
+
+#[test]
+fn js_and_python_versions_are_deterministic_safe_per_event_reducers() {
+    let [_, others @ ..] = components();
+    for (language, plugin) in others {
+        let output = eddy(&["plugin", "check", "--json", &plugin.display().to_string()]);
+        let report: serde_json::Value = serde_json::from_str(&stdout_of(&output)).unwrap();
+        assert_eq!(report["world"], "reducer", "{language}");
+        assert_eq!(report["deterministic_safe"], true, "{language}");
+        // componentize-py also exports an instance of its own, named `exports`.
+        let exports = report["exports"].as_array().unwrap();
+        for export in ["init", "apply-event"] {
+            assert!(
+                exports.iter().any(|e| e == export),
+                "{language}: {exports:?}"
+            );
+        }
+    }
+}

@@ -4,6 +4,7 @@ use std::process::ExitCode;
 
 use clap::{Parser, Subcommand};
 
+mod plugin;
 mod replay;
 
 /// Eddy: a WebAssembly-extensible event processing runtime.
@@ -18,6 +19,8 @@ struct Cli {
 enum Command {
     /// Fold a file of events through a plugin and print the result.
     Replay(replay::ReplayArgs),
+    /// Create, build and check plugins.
+    Plugin(plugin::PluginArgs),
 }
 
 /// Runs the command line and returns the process exit code.
@@ -26,6 +29,7 @@ pub fn main() -> ExitCode {
     let cli = Cli::parse();
     let outcome = match cli.command {
         Command::Replay(args) => replay::run(args),
+        Command::Plugin(args) => plugin::run(args),
     };
     match outcome {
         Ok(code) => code,
