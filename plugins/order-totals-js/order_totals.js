@@ -417,63 +417,30 @@ function encodeState(order) {
   const text =
     `{"customer":${customer},"status":${JSON.stringify(order.status)},"items":{${items}},` +
     `"total_cents":${order.total_cents},"paid_cents":${order.paid_cents},"ignored":${order.ignored}}`;
-  return new TextEncoder().encode(text);
+  return ENCODER.encode(text);
 }
 
-/** The state this module encoded: plain JSON of objects, strings, null and integers. */
+const ENCODER = new TextEncoder();
+const DECODER = new TextDecoder();
+
+/**
+ * The state this module encoded. JSON.parse would round integers past 2^53, so every integer
+ * token is quoted first (one regular-expression pass that steps over strings whole) and read
+ * back as a BigInt.
+ */
 function decodeState(bytes) {
-  const value = new StateReader(new TextDecoder().decode(bytes)).value();
+  const quoted = DECODER.decode(bytes).replace(/"(?:[^"\\]|\\.)*"|-?\d+/g, (token) =>
+    token[0] === '"' ? token : `"${token}"`,
+  );
+  const value = JSON.parse(quoted);
   const order = newOrder();
   order.customer = value.customer;
   order.status = value.status;
-  for (const [sku, item] of value.items) order.items.set(sku, Object.fromEntries(item));
-  order.total_cents = value.total_cents;
-  order.paid_cents = value.paid_cents;
-  order.ignored = value.ignored;
+  for (const [sku, item] of Object.entries(value.items)) {
+    order.items.set(sku, { qty: BigInt(item.qty), unit_cents: BigInt(item.unit_cents) });
+  }
+  order.total_cents = BigInt(value.total_cents);
+  order.paid_cents = BigInt(value.paid_cents);
+  order.ignored = BigInt(value.ignored);
   return order;
-}
-
-/** Reads the state's JSON: objects become arrays of entries at depth > 0, integers BigInts. */
-class StateReader {
-  constructor(text) {
-    this.text = text;
-    this.pos = 0;
-  }
-
-  value(depth = 0) {
-    const c = this.text[this.pos];
-    if (c === '{') {
-      this.pos++;
-      const entries = [];
-      while (this.text[this.pos] !== '}') {
-        if (this.text[this.pos] === ',') this.pos++;
-        const key = this.value(depth + 1);
-        this.pos++; // `:`
-        entries.push([key, this.value(depth + 1)]);
-      }
-      this.pos++;
-      return depth === 0 ? Object.fromEntries(entries) : entries;
-    }
-    if (c === '"') {
-      const end = this.stringEnd(this.pos + 1);
-      const s = JSON.parse(this.text.slice(this.pos, end + 1));
-      this.pos = end + 1;
-      return s;
-    }
-    if (this.text.startsWith('null', this.pos)) {
-      this.pos += 4;
-      return null;
-    }
-    const start = this.pos;
-    while (/[-0-9]/.test(this.text[this.pos])) this.pos++;
-    return BigInt(this.text.slice(start, this.pos));
-  }
-
-  stringEnd(i) {
-    for (;;) {
-      if (this.text[i] === '\\') i += 2;
-      else if (this.text[i] === '"') return i;
-      else i++;
-    }
-  }
 }
