@@ -13,6 +13,14 @@ use std::process::{Command, Output};
 use support::plugins::plugin_path;
 use support::{cache_dir, repo_root};
 
+/// The `eddy` under test: this package's binary, or `$EDDY_TEST_BIN` when set (worktrees that
+/// share one target directory overwrite each other's `target/debug/eddy`).
+fn eddy_bin() -> PathBuf {
+    std::env::var_os("EDDY_TEST_BIN")
+        .map(PathBuf::from)
+        .unwrap_or_else(|| env!("CARGO_BIN_EXE_eddy").into())
+}
+
 /// A fresh folder for one test's scaffolds.
 fn scratch(test: &str) -> PathBuf {
     let dir = repo_root().join("target/tmp/plugin-cli").join(test);
@@ -24,7 +32,7 @@ fn scratch(test: &str) -> PathBuf {
 /// Runs `eddy` in `dir`. A nested cargo must not build into the outer test run's target
 /// directory (whose lock the outer cargo may hold): `target_dir` chooses its own.
 fn eddy_in(dir: &Path, args: &[&str], target_dir: Option<&Path>) -> Output {
-    let mut command = Command::new(env!("CARGO_BIN_EXE_eddy"));
+    let mut command = Command::new(eddy_bin());
     command
         .args(args)
         .current_dir(dir)
@@ -122,9 +130,80 @@ fn scaffold_build_and_replay(
     wasm
 }
 
-/// The component named by `plugin` in a case's `case.toml`, relative to the case folder.
-fn case_plugin(plugin: &Path) -> PathBuf {
-    let case = plugin.join("cases/basic");
+/// The commands of `docs/writing-plugins.md`'s block for `lang`: the `sh` block after the
+/// marker `<!-- ci: <lang> `.
+fn guide_commands(lang: &str) -> Vec<String> {
+    let guide = std::fs::read_to_string(repo_root().join("docs/writing-plugins.md")).unwrap();
+    let marker = format!("<!-- ci: {lang} ");
+    let after = &guide[guide.find(&marker).expect("the guide has the block")..];
+    let block = after
+        .split("```sh\n")
+        .nth(1)
+        .unwrap()
+        .split("```")
+        .next()
+        .unwrap();
+    block.lines().map(str::to_string).collect()
+}
+
+/// Runs the guide's block for `lang` in a fresh folder, as a user would type it: `cd` changes
+/// folder, every other line is an `eddy` command that must succeed. Returns the folder the
+/// block ended in (the plugin's).
+fn follow_the_guide(lang: &str) -> PathBuf {
+    let mut dir = scratch(&format!("guide-{lang}"));
+    for line in guide_commands(lang) {
+        let words: Vec<&str> = line.split_whitespace().collect();
+        match words.as_slice() {
+            ["cd", folder] => dir = dir.join(folder),
+            ["eddy", "test", cases] if !has_test_command() => replay_cases(&dir.join(cases)),
+            ["eddy", args @ ..] => {
+                success(&eddy_in(&dir, args, None), &line);
+            }
+            _ => panic!("the guide's {lang} block has a line that is not an eddy command: {line}"),
+        }
+    }
+    dir
+}
+
+/// Whether this `eddy` has `eddy test` (being written on another branch; until it lands, the
+/// guide's `eddy test cases/` line is checked by replaying the cases here).
+fn has_test_command() -> bool {
+    let help = eddy_in(&repo_root(), &["--help"], None);
+    String::from_utf8_lossy(&help.stdout).contains("\n  test ")
+}
+
+/// What `eddy test` does with the cases in `folder`: each replayed through its case.toml's
+/// plugin prints exactly its expected.json.
+fn replay_cases(folder: &Path) {
+    let mut cases = 0;
+    for case in std::fs::read_dir(folder).unwrap() {
+        let case = case.unwrap().path();
+        let plugin = case_plugin_of(&case);
+        let output = eddy_in(
+            &case,
+            &[
+                "replay",
+                "--plugin",
+                &plugin.display().to_string(),
+                "--events",
+                "events.jsonl",
+            ],
+            None,
+        );
+        let expected = std::fs::read_to_string(case.join("expected.json")).unwrap();
+        assert_eq!(
+            success(&output, "replay"),
+            expected,
+            "case {}",
+            case.display()
+        );
+        cases += 1;
+    }
+    assert!(cases > 0, "no cases in {}", folder.display());
+}
+
+/// The component named by a case's `case.toml`, relative to the case folder.
+fn case_plugin_of(case: &Path) -> PathBuf {
     let text = std::fs::read_to_string(case.join("case.toml")).unwrap();
     let table: toml::Table = text.parse().unwrap();
     case.join(
@@ -134,49 +213,53 @@ fn case_plugin(plugin: &Path) -> PathBuf {
     )
 }
 
+/// After the guide: the case's component is deterministic-safe and of `world`.
+fn assert_checked(plugin: &Path, world: &str) {
+    let (report, ok) = check(&case_plugin_of(&plugin.join("cases/basic")));
+    assert!(ok, "{report:#}");
+    assert_eq!(report["world"], world, "{report:#}");
+    assert_eq!(report["deterministic_safe"], true);
+}
+
 #[test]
-fn rust_scaffolds_of_every_kind_build_check_and_pass_their_golden_case() {
-    let dir = scratch("rust");
-    // The reducer builds into its own target/ (as a user's would, so its case.toml's path is
-    // checked); the filter and handler share it, so the SDK compiles once.
-    let target = dir.join("my-reducer/target");
-    let reducer = scaffold_build_and_replay(&dir, "my-reducer", "reducer", "rust", Some(&target));
-    assert_eq!(
-        std::fs::canonicalize(case_plugin(&dir.join("my-reducer"))).unwrap(),
-        std::fs::canonicalize(&reducer).unwrap()
-    );
-    let manifest = std::fs::read_to_string(dir.join("my-reducer/Cargo.toml")).unwrap();
+fn the_guides_rust_steps_give_a_reducer_that_passes_its_case_and_other_kinds_build_too() {
+    let plugin = follow_the_guide("rust");
+    assert_checked(&plugin, "reducer-batch");
+    let manifest = std::fs::read_to_string(plugin.join("Cargo.toml")).unwrap();
     assert!(
         manifest.contains(r#"guest-sdk = { path = "../../../../../guest-sdk" }"#),
         "inside the repository the SDK is found by a relative path:\n{manifest}"
     );
+    // The filter and handler scaffolds share the reducer's target/, so the SDK compiles once.
+    let dir = plugin.parent().unwrap();
+    let target = plugin.join("target");
     for kind in ["filter", "handler"] {
-        scaffold_build_and_replay(&dir, &format!("my-{kind}"), kind, "rust", Some(&target));
+        scaffold_build_and_replay(dir, &format!("my-{kind}"), kind, "rust", Some(&target));
     }
 }
 
 #[test]
-fn js_reducer_scaffold_builds_with_npm_checks_and_passes_its_golden_case() {
-    let dir = scratch("js");
-    let wasm = scaffold_build_and_replay(&dir, "js-reducer", "reducer", "js", None);
-    assert_eq!(
-        std::fs::canonicalize(&wasm).unwrap(),
-        std::fs::canonicalize(case_plugin(&dir.join("js-reducer"))).unwrap()
-    );
+fn the_guides_javascript_steps_give_a_reducer_that_passes_its_case() {
+    let plugin = follow_the_guide("js");
+    assert_checked(&plugin, "reducer");
     assert!(
-        dir.join("js-reducer/package-lock.json").is_file(),
+        plugin.join("package-lock.json").is_file(),
         "the first build writes the lock file to commit"
     );
 }
 
 #[test]
-fn python_reducer_scaffold_builds_with_pip_checks_and_passes_its_golden_case() {
-    let dir = scratch("python");
-    let wasm = scaffold_build_and_replay(&dir, "py-reducer", "reducer", "python", None);
-    assert_eq!(
-        std::fs::canonicalize(&wasm).unwrap(),
-        std::fs::canonicalize(case_plugin(&dir.join("py-reducer"))).unwrap()
-    );
+fn the_guides_python_steps_give_a_reducer_that_passes_its_case() {
+    let plugin = follow_the_guide("python");
+    assert_checked(&plugin, "reducer");
+}
+
+#[test]
+fn python_filter_and_handler_scaffolds_build_and_pass_their_cases() {
+    let dir = scratch("python-kinds");
+    for kind in ["filter", "handler"] {
+        scaffold_build_and_replay(&dir, &format!("py-{kind}"), kind, "python", None);
+    }
 }
 
 #[test]
