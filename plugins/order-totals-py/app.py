@@ -314,6 +314,9 @@ class Parser:
         text, integer = self.number()
         # serde_json reads `-0` as the float -0.0, which an i64 field refuses.
         require(integer and text != "-0")
+        # i64 has at most 19 digits; the length check also keeps int() from refusing a
+        # 5000-digit literal (Python limits int() to 4300 digits) with an exception.
+        require(len(text.lstrip("-")) <= 19)
         return checked(int(text))
 
     def skip_value(self):

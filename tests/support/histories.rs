@@ -152,6 +152,16 @@ pub fn order_data_edge_cases() -> String {
             format!(r#"{{"sku":"A","qty":1,"unit_cents":{unit}}}"#).as_bytes(),
         );
     }
+    // Longer than Python's int() accepts by default (4300 digits).
+    let digits = "1".repeat(5000);
+    add(
+        "order.item_added",
+        format!(r#"{{"sku":"A","qty":1,"unit_cents":{digits}}}"#).as_bytes(),
+    );
+    add(
+        "order.item_added",
+        item(&format!(r#","x":{digits}"#)).as_bytes(),
+    );
     for amount in [
         "9223372036854775807",
         "4611686018427387904",
