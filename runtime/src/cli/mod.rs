@@ -4,6 +4,7 @@ use std::process::ExitCode;
 
 use clap::{Parser, Subcommand};
 
+mod plugin;
 mod replay;
 mod serve;
 mod test;
@@ -24,6 +25,8 @@ enum Command {
     Test(test::TestArgs),
     /// Serve the HTTP API: publish and read events.
     Serve(serve::ServeArgs),
+    /// Create, build and check plugins.
+    Plugin(plugin::PluginArgs),
 }
 
 /// Runs the command line and returns the process exit code.
@@ -34,6 +37,7 @@ pub fn main() -> ExitCode {
         Command::Replay(args) => replay::run(args),
         Command::Test(args) => test::run(args),
         Command::Serve(args) => serve::run(args),
+        Command::Plugin(args) => plugin::run(args),
     };
     match outcome {
         Ok(code) => code,

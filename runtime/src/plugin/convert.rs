@@ -75,6 +75,17 @@ pub struct Emitted {
     pub event: CloudEvent,
 }
 
+/// The id of the `index`-th event that `plugin` emits for the input event `source` + `id`.
+pub(crate) fn emitted_id(plugin: &str, source: &str, id: &str, index: usize) -> String {
+    let mut hasher = Sha256::new();
+    for part in [plugin, source, id] {
+        hasher.update(part.as_bytes());
+        hasher.update([0]);
+    }
+    hasher.update((index as u64).to_be_bytes());
+    hex::encode(&hasher.finalize()[..16])
+}
+
 /// Turns a handler's output into a CloudEvent.
 ///
 /// The id is derived from the plugin, the input event and the output's index, so a retried
@@ -85,13 +96,7 @@ pub(crate) fn emitted_event(
     index: usize,
     out: types::OutgoingEvent,
 ) -> Result<Emitted, EventError> {
-    let mut hasher = Sha256::new();
-    for part in [plugin, &input.source, &input.id] {
-        hasher.update(part.as_bytes());
-        hasher.update([0]);
-    }
-    hasher.update((index as u64).to_be_bytes());
-    let id = hex::encode(&hasher.finalize()[..16]);
+    let id = emitted_id(plugin, &input.source, &input.id, index);
     if out.stream.is_empty() {
         return Err(EventError::field(
             "stream",

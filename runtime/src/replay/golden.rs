@@ -1,5 +1,6 @@
 //! Golden-state tests: a folder of events, the plugin to fold them with, and the states they
-//! must give (`eddy test`).
+//! must give (`eddy test`). For a filter or a handler, `expected.json` holds the JSON Lines
+//! `eddy replay` prints (the kept or emitted events), compared line by line.
 //!
 //! A case is a folder with `events.jsonl`, `expected.json` (the states, exactly as
 //! `eddy replay` prints them) and `case.toml`:
@@ -101,14 +102,6 @@ fn try_run_case(engine: &PluginEngine, dir: &Path, update: bool) -> Result<CaseO
         toml::from_str(&text).map_err(|e| format!("{}: {e}", case_path.display()))?;
     let plugin_path = dir.join(&case.plugin);
     let plugin = engine.load_file(&plugin_path).map_err(|e| e.to_string())?;
-    if plugin.kind() != PluginKind::Reducer {
-        return Err(format!(
-            "{}: `{}` is a {}; golden-state cases need a reducer",
-            case_path.display(),
-            case.plugin.display(),
-            plugin.kind()
-        ));
-    }
     let events = read_events(&dir.join("events.jsonl"))?;
     let options = ReplayOptions {
         subject: case.subject.clone(),
@@ -127,6 +120,27 @@ fn try_run_case(engine: &PluginEngine, dir: &Path, update: bool) -> Result<CaseO
         Err(e) if e.kind() == std::io::ErrorKind::NotFound && update => None,
         Err(e) => return Err(format!("{}: {e}", expected_path.display())),
     };
+    if plugin.kind() != PluginKind::Reducer {
+        // Filters and handlers: expected.json holds the JSON Lines `eddy replay` prints.
+        let expected_lines = expected_text
+            .as_deref()
+            .map(json_lines)
+            .transpose()
+            .map_err(|e| format!("{}: {e}", expected_path.display()))?;
+        let actual_lines = json_lines(&actual_text).expect("render prints JSON Lines");
+        if expected_lines.as_ref() == Some(&actual_lines) {
+            return Ok(CaseOutcome::Passed);
+        }
+        if update {
+            std::fs::write(&expected_path, &actual_text)
+                .map_err(|e| format!("{}: {e}", expected_path.display()))?;
+            return Ok(CaseOutcome::Updated);
+        }
+        return Ok(CaseOutcome::Failed(explain_lines(
+            &expected_lines.unwrap_or_default(),
+            &actual_lines,
+        )));
+    }
     let expected: Option<Value> = match &expected_text {
         Some(text) => Some(
             serde_json::from_str(text)
@@ -150,6 +164,35 @@ fn try_run_case(engine: &PluginEngine, dir: &Path, update: bool) -> Result<CaseO
     let report =
         explain(&mut instance, &events, &options, &expected, &actual).map_err(|e| e.to_string())?;
     Ok(CaseOutcome::Failed(report))
+}
+
+/// Each non-empty line parsed as JSON.
+fn json_lines(text: &str) -> Result<Vec<Value>, String> {
+    text.lines()
+        .enumerate()
+        .filter(|(_, line)| !line.trim().is_empty())
+        .map(|(i, line)| {
+            serde_json::from_str(line).map_err(|e| format!("line {}: not valid JSON: {e}", i + 1))
+        })
+        .collect()
+}
+
+/// Names the first line where a filter's or handler's output differs.
+fn explain_lines(expected: &[Value], actual: &[Value]) -> String {
+    let mut report = format!(
+        "output differs: {} line(s) expected, {} produced\n",
+        expected.len(),
+        actual.len()
+    );
+    if let Some(i) =
+        (0..expected.len().max(actual.len())).find(|&i| expected.get(i) != actual.get(i))
+    {
+        let show = |v: Option<&Value>| v.map_or("(none)".to_string(), Value::to_string);
+        report += &format!("  first difference at line {}:\n", i + 1);
+        report += &format!("    expected {}\n", show(expected.get(i)));
+        report += &format!("    actual   {}\n", show(actual.get(i)));
+    }
+    report
 }
 
 fn read_events(path: &Path) -> Result<Vec<SourcedEvent>, String> {
