@@ -4,8 +4,11 @@ use std::process::ExitCode;
 
 use clap::{Parser, Subcommand};
 
+pub mod client;
+mod record;
 mod replay;
 mod serve;
+mod state;
 mod test;
 
 /// Eddy: a WebAssembly-extensible event processing runtime.
@@ -24,6 +27,10 @@ enum Command {
     Test(test::TestArgs),
     /// Serve the HTTP API: publish and read events.
     Serve(serve::ServeArgs),
+    /// Show a reducer subscription's state of one subject, now or `--at` a point in its past.
+    State(state::StateArgs),
+    /// Record a stream's history from a running Eddy as a golden-state test case.
+    Record(record::RecordArgs),
 }
 
 /// Runs the command line and returns the process exit code.
@@ -34,6 +41,8 @@ pub fn main() -> ExitCode {
         Command::Replay(args) => replay::run(args),
         Command::Test(args) => test::run(args),
         Command::Serve(args) => serve::run(args),
+        Command::State(args) => state::run(args),
+        Command::Record(args) => record::run(args),
     };
     match outcome {
         Ok(code) => code,
