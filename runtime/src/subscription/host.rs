@@ -14,10 +14,10 @@ use super::dead_letter::{
 };
 use super::pipeline::Pipeline;
 use super::reducer_worker::lease_name;
-use super::stats::{Stats, StatsSnapshot};
-use super::worker::WorkerContext;
 use super::shadow::{self, ShadowReport};
+use super::stats::{Stats, StatsSnapshot};
 use super::time_travel::{self, At, StateAt, TimeTravelError};
+use super::worker::WorkerContext;
 use super::{SubscriptionSpec, handler_worker, reducer_worker};
 use crate::event::Position;
 use crate::plugin::{LoadError, Plugin, PluginEngine, PluginInstance, PluginKind};
@@ -469,7 +469,7 @@ impl SubscriptionHost {
     }
 
     /// A reducer subscription's state of `subject` as of `at`, recomputed by its current
-    /// plugin from the nearest earlier snapshot (see [`super::time_travel`]); `None` if no
+    /// plugin from the nearest earlier snapshot (see `snapshot_every`); `None` if no
     /// event of the subject had been applied by then.
     pub async fn state_at(
         &self,
