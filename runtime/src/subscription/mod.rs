@@ -31,6 +31,6 @@ pub use host::{
 };
 pub use retry::RetryPolicy;
 pub use shadow::{ShadowReport, ShadowSubject, shadow_name};
-pub use time_travel::{At, StateAt, TimeTravelError};
 pub use spec::{MAX_BATCH, SpecError, Start, SubscriptionSpec};
 pub use stats::StatsSnapshot;
+pub use time_travel::{At, StateAt, TimeTravelError};

@@ -28,7 +28,10 @@ pub(crate) fn shadow_spec(live: &SubscriptionSpec, plugin: &str) -> Subscription
 
 /// Forgets what an earlier shadow left (states, snapshots, checkpoints), so a new one folds
 /// the history again from the spec's start (`now`: from this moment).
-pub(crate) async fn reset(store: &dyn EventStore, spec: &SubscriptionSpec) -> Result<(), StoreError> {
+pub(crate) async fn reset(
+    store: &dyn EventStore,
+    spec: &SubscriptionSpec,
+) -> Result<(), StoreError> {
     store.delete_projection(&spec.name).await?;
     let mut streams: Vec<(String, Option<Position>)> = Vec::new();
     for stream in &spec.streams {

@@ -97,7 +97,8 @@ pub(crate) async fn state_at(
         .nearest_snapshot(&sub.spec.name, subject, &hash, cut)
         .await?;
     let from_snapshot = snapshot.as_ref().map(|s| s.position);
-    let mut events = SubjectEvents::new(sub.store.clone(), &sub.spec.streams, subject, from_snapshot);
+    let mut events =
+        SubjectEvents::new(sub.store.clone(), &sub.spec.streams, subject, from_snapshot);
     let mut inputs = Vec::new();
     while let Some(input) = events.next().await? {
         if input.stored.position > cut {

@@ -998,7 +998,11 @@ pub async fn snapshots_are_found_by_plugin_hash_at_or_before_a_position(target: 
                 .map(|s| (s.position, String::from_utf8(s.state).unwrap(), s.plugin))
         }
     };
-    assert_eq!(nearest("o-1", old, at(9)).await, None, "none before the first");
+    assert_eq!(
+        nearest("o-1", old, at(9)).await,
+        None,
+        "none before the first"
+    );
     let exact = nearest("o-1", old, at(10)).await.unwrap();
     assert_eq!(exact.0, at(10), "a snapshot at the position itself counts");
     assert_eq!(exact.1, format!("{old}@{}", at(10)));
@@ -1025,7 +1029,11 @@ pub async fn snapshots_are_found_by_plugin_hash_at_or_before_a_position(target: 
     assert_eq!(full.stream, S);
 
     assert_eq!(store.delete_projection("totals").await.unwrap(), 1);
-    assert_eq!(nearest("o-1", old, at(40)).await, None, "deleted with the projection");
+    assert_eq!(
+        nearest("o-1", old, at(40)).await,
+        None,
+        "deleted with the projection"
+    );
 }
 
 pub async fn only_the_newest_snapshots_of_a_subject_and_hash_are_kept(target: &Target) {
@@ -1061,7 +1069,11 @@ pub async fn only_the_newest_snapshots_of_a_subject_and_hash_are_kept(target: &T
     };
     assert_eq!(found(old, 60).await, Some(at(60)));
     assert_eq!(found(old, 45).await, Some(at(40)));
-    assert_eq!(found(old, 39).await, None, "the three newest are kept: 40, 50, 60");
+    assert_eq!(
+        found(old, 39).await,
+        None,
+        "the three newest are kept: 40, 50, 60"
+    );
     assert_eq!(
         found(new, 100).await,
         Some(at(1)),

@@ -125,8 +125,7 @@ pub(super) fn nearest_snapshot(
 ) -> Result<Option<SavedState>, StoreError> {
     let txn = db.begin_read()?;
     let snapshots = txn.open_table(SNAPSHOTS)?;
-    let range =
-        (projection, subject, plugin, 0, 0)..=(projection, subject, plugin, at.ms, at.seq);
+    let range = (projection, subject, plugin, 0, 0)..=(projection, subject, plugin, at.ms, at.seq);
     let Some(row) = snapshots.range(range)?.next_back() else {
         return Ok(None);
     };

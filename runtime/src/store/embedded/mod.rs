@@ -326,8 +326,11 @@ impl EventStore for EmbeddedStore {
         at: Position,
     ) -> Result<Option<SavedState>, StoreError> {
         check_name("projection", projection)?;
-        let (projection, subject, plugin) =
-            (projection.to_string(), subject.to_string(), plugin.to_string());
+        let (projection, subject, plugin) = (
+            projection.to_string(),
+            subject.to_string(),
+            plugin.to_string(),
+        );
         self.run(move |db| commit::nearest_snapshot(db, &projection, &subject, &plugin, at))
             .await
     }

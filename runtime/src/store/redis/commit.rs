@@ -4,9 +4,9 @@ use redis::ScriptInvocation;
 
 use super::keys::{self, Keys, STREAMS};
 use super::{RedisStore, redis_error};
+use crate::event::Position;
 use crate::store::append::dedupe_key;
 use crate::store::error::parse_position;
-use crate::event::Position;
 use crate::store::{Appended, Commit, SavedState, StoreError};
 
 /// A script invocation that counts its keys, so arguments can point at them (Lua indexes
