@@ -14,13 +14,15 @@
 //!   embedded durable store (redb), opened by URL.
 //! - [`plugin`] — the WebAssembly host: one engine, components loaded and checked against
 //!   their world, a deterministic sandbox with fuel and memory limits, and typed calls.
-//! - [`subscription`] — plugins bound to streams: the spec users write, retry policy.
+//! - [`subscription`] — plugins bound to streams: the spec users write, retry policy, the
+//!   workers, snapshots and time travel of reducer states, shadow subscriptions.
 //! - [`replay`] — folding events through a plugin: `eddy replay`, golden-state tests
 //!   (`eddy test`) and shadow replay (`--compare`).
 //! - [`config`] — the `eddy.toml` file.
 //! - [`replay`] — folding a file of events through a plugin (`eddy replay`).
 //! - [`api`] — the HTTP API (axum): publishing and reading events.
-//! - [`cli`] — the `eddy` command line.
+//! - [`cli`] — the `eddy` command line (and a small client for the commands that talk to a
+//!   running Eddy: `state`, `record`, `replay --stream`).
 
 pub mod api;
 pub mod cli;

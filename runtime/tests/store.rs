@@ -63,6 +63,8 @@ conformance_suite!(
     a_failed_commit_writes_nothing,
     a_retried_commit_appends_nothing_twice,
     states_load_back_byte_identical_and_list_in_order,
+    snapshots_are_found_by_plugin_hash_at_or_before_a_position,
+    only_the_newest_snapshots_of_a_subject_and_hash_are_kept,
     leases_are_exclusive_and_renewals_keep_the_token,
     an_expired_lease_can_be_taken_with_a_greater_token,
     live_leases_are_listed_by_prefix,

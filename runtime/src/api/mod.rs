@@ -108,6 +108,12 @@ pub fn router_with(subscriptions: Arc<SubscriptionHost>, config: ApiConfig) -> R
             axum::routing::post(subscriptions::redrive),
         )
         .route(
+            "/api/v1/subscriptions/{name}/shadow",
+            get(subscriptions::shadow_report)
+                .post(subscriptions::start_shadow)
+                .delete(subscriptions::stop_shadow),
+        )
+        .route(
             "/api/v1/projections/{subscription}",
             get(projections::subjects),
         )

@@ -8,7 +8,7 @@ use serde::Deserialize;
 use super::{ApiError, AppState};
 use crate::event::Position;
 use crate::subscription::dead_letter::DeadLetter;
-use crate::subscription::{SubscriptionInfo, SubscriptionSpec};
+use crate::subscription::{ShadowReport, SubscriptionInfo, SubscriptionSpec, shadow_name};
 
 /// The list of running subscriptions.
 #[derive(Debug, serde::Serialize)]
@@ -124,4 +124,67 @@ pub async fn redrive(
     };
     let redriven = state.subscriptions.redrive(&name, request.ids).await?;
     Ok((StatusCode::ACCEPTED, Json(Redriven { redriven })))
+}
+
+/// A shadow to start.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ShadowRequest {
+    /// The candidate reducer: a name in the plugins folder or a path.
+    plugin: String,
+}
+
+/// `POST /api/v1/subscriptions/{name}/shadow`: runs `plugin` beside reducer subscription
+/// `name` on the same events, as subscription `<name>.shadow`, from the spec's start.
+pub async fn start_shadow(
+    State(state): State<AppState>,
+    Path(name): Path<String>,
+    body: axum::body::Bytes,
+) -> Result<(StatusCode, Json<SubscriptionInfo>), ApiError> {
+    let request: ShadowRequest = serde_json::from_slice(&body)
+        .map_err(|e| ApiError::bad_request(format!("not a shadow request: {e}")))?;
+    state
+        .subscriptions
+        .start_shadow(&name, &request.plugin)
+        .await?;
+    Ok((
+        StatusCode::CREATED,
+        Json(state.subscriptions.info(&shadow_name(&name)).await?),
+    ))
+}
+
+/// Paging of a shadow comparison.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ShadowQuery {
+    /// Subjects after this one (exclusive).
+    after: Option<String>,
+    /// At most this many subjects compared (default 100, at most 1000).
+    limit: Option<usize>,
+}
+
+/// `GET /api/v1/subscriptions/{name}/shadow`: the subjects whose live and shadow states
+/// differ, with a diff; `caught_up` says whether the shadow has read as far as the live one.
+pub async fn shadow_report(
+    State(state): State<AppState>,
+    Path(name): Path<String>,
+    Query(query): Query<ShadowQuery>,
+) -> Result<Json<ShadowReport>, ApiError> {
+    let limit = query.limit.unwrap_or(100).clamp(1, 1000);
+    Ok(Json(
+        state
+            .subscriptions
+            .shadow_report(&name, query.after.as_deref(), limit)
+            .await?,
+    ))
+}
+
+/// `DELETE /api/v1/subscriptions/{name}/shadow`: stops the shadow (its states stay until the
+/// next shadow starts).
+pub async fn stop_shadow(
+    State(state): State<AppState>,
+    Path(name): Path<String>,
+) -> Result<StatusCode, ApiError> {
+    state.subscriptions.stop(&shadow_name(&name)).await?;
+    Ok(StatusCode::NO_CONTENT)
 }

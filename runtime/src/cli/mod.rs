@@ -4,9 +4,12 @@ use std::process::ExitCode;
 
 use clap::{Parser, Subcommand};
 
+pub mod client;
 mod plugin;
+mod record;
 mod replay;
 mod serve;
+mod state;
 mod test;
 
 /// Eddy: a WebAssembly-extensible event processing runtime.
@@ -27,6 +30,10 @@ enum Command {
     Serve(serve::ServeArgs),
     /// Create, build and check plugins.
     Plugin(plugin::PluginArgs),
+    /// Show a reducer subscription's state of one subject, now or `--at` a point in its past.
+    State(state::StateArgs),
+    /// Record a stream's history from a running Eddy as a golden-state test case.
+    Record(record::RecordArgs),
 }
 
 /// Runs the command line and returns the process exit code.
@@ -38,6 +45,8 @@ pub fn main() -> ExitCode {
         Command::Test(args) => test::run(args),
         Command::Serve(args) => serve::run(args),
         Command::Plugin(args) => plugin::run(args),
+        Command::State(args) => state::run(args),
+        Command::Record(args) => record::run(args),
     };
     match outcome {
         Ok(code) => code,

@@ -1,4 +1,5 @@
-//! `eddy replay`: fold a file of events through a plugin and print the result.
+//! `eddy replay`: fold a file of events (or a running Eddy's stream) through a plugin and
+//! print the result.
 
 use std::io::Write;
 use std::path::PathBuf;
@@ -6,6 +7,7 @@ use std::process::ExitCode;
 
 use anyhow::Context;
 
+use super::client::{Client, UrlArgs};
 use crate::event::{JsonlReader, Position};
 use crate::plugin::{EngineOptions, Limits, PluginConfig, PluginEngine, PluginInstance};
 use crate::replay::{self, ReplayOptions, SourcedEvent, Until};
@@ -17,8 +19,14 @@ pub struct ReplayArgs {
     #[arg(long)]
     plugin: PathBuf,
     /// The events: JSON Lines, one CloudEvents 1.0 structured-mode event per line.
+    #[arg(long, required_unless_present = "stream", conflicts_with = "stream")]
+    events: Option<PathBuf>,
+    /// Instead of `--events`: the history of this stream, read from the running Eddy at
+    /// `--url`.
     #[arg(long)]
-    events: PathBuf,
+    stream: Option<String>,
+    #[command(flatten)]
+    url: UrlArgs,
     /// Only this subject: reducers print this subject's state alone.
     #[arg(long)]
     subject: Option<String>,
@@ -75,8 +83,15 @@ pub fn run(args: ReplayArgs) -> anyhow::Result<ExitCode> {
     }
 
     let options = options_of(&args);
-    let file_len = std::fs::metadata(&args.events)
-        .with_context(|| format!("{}", args.events.display()))?
+    let Some(events_path) = &args.events else {
+        let events = stream_events(&args)?;
+        let output = replay::replay(&mut instance, events.into_iter().map(Ok), &options)?;
+        let text = replay::render(&output, args.subject.as_deref());
+        write_output(args.output.as_ref(), &text)?;
+        return Ok(ExitCode::SUCCESS);
+    };
+    let file_len = std::fs::metadata(events_path)
+        .with_context(|| format!("{}", events_path.display()))?
         .len();
     let progress = indicatif::ProgressBar::with_draw_target(
         Some(file_len),
@@ -89,8 +104,8 @@ pub fn run(args: ReplayArgs) -> anyhow::Result<ExitCode> {
         .expect("a valid template")
         .progress_chars("=> "),
     );
-    let file_name = args.events.display().to_string();
-    let mut reader = JsonlReader::open(&args.events)?;
+    let file_name = events_path.display().to_string();
+    let mut reader = JsonlReader::open(events_path)?;
     let events = std::iter::from_fn(|| {
         let item = reader.next()?;
         progress.set_position(reader.bytes_read());
@@ -109,12 +124,31 @@ fn options_of(args: &ReplayArgs) -> ReplayOptions {
         batch: args.batch as usize,
         subject: args.subject.clone(),
         until: args.until.as_deref().map(Until::parse),
-        stream: args
-            .events
-            .file_stem()
-            .map(|s| s.to_string_lossy().into_owned())
-            .unwrap_or_else(|| "replay".to_string()),
+        stream: match (&args.stream, &args.events) {
+            (Some(stream), _) => stream.clone(),
+            (None, Some(events)) => events
+                .file_stem()
+                .map(|s| s.to_string_lossy().into_owned())
+                .unwrap_or_else(|| "replay".to_string()),
+            (None, None) => "replay".to_string(),
+        },
     }
+}
+
+/// `--stream`: the stream's whole history from the running Eddy, each event named
+/// `<stream>@<position>` in messages.
+fn stream_events(args: &ReplayArgs) -> anyhow::Result<Vec<SourcedEvent>> {
+    let stream = args.stream.as_deref().unwrap_or_default();
+    let client = Client::new(&args.url.url)?;
+    Ok(client
+        .events(stream, None, None, None)?
+        .into_iter()
+        .map(|(position, event)| SourcedEvent {
+            event,
+            position,
+            origin: format!("{stream}@{position}"),
+        })
+        .collect())
 }
 
 fn sourced(
@@ -148,10 +182,15 @@ fn compare(
     mut old: PluginInstance,
 ) -> anyhow::Result<ExitCode> {
     let options = options_of(args);
-    let file_name = args.events.display().to_string();
-    let events: Vec<SourcedEvent> = JsonlReader::open(&args.events)?
-        .map(|item| sourced(&file_name, item))
-        .collect::<anyhow::Result<_>>()?;
+    let events: Vec<SourcedEvent> = match &args.events {
+        Some(path) => {
+            let file_name = path.display().to_string();
+            JsonlReader::open(path)?
+                .map(|item| sourced(&file_name, item))
+                .collect::<anyhow::Result<_>>()?
+        }
+        None => stream_events(args)?,
+    };
     let comparison = replay::compare(&mut new, &mut old, &events, &options)?;
     let text = if args.json {
         serde_json::to_string_pretty(&comparison)? + "\n"

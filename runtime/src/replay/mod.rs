@@ -12,7 +12,7 @@ pub mod golden;
 mod trace;
 
 pub use compare::{Comparison, Divergence, DivergentEvent, compare};
-pub use diff::Difference;
+pub use diff::{Difference, diff};
 
 use std::collections::{BTreeMap, HashMap};
 

@@ -1,5 +1,5 @@
-//! What one processing step writes — events, acknowledgements, reducer states, checkpoints —
-//! applied as one atomic [`Commit`], optionally fenced by a [`Lease`].
+//! What one processing step writes — events, acknowledgements, reducer states, snapshots,
+//! checkpoints — applied as one atomic [`Commit`], optionally fenced by a [`Lease`].
 
 use std::time::Duration;
 
@@ -20,6 +20,8 @@ pub struct Commit {
     pub acks: Vec<GroupAck>,
     /// Reducer states to save.
     pub states: Vec<StateWrite>,
+    /// Reducer snapshots to keep (for time travel), each pruning older ones.
+    pub snapshots: Vec<SnapshotWrite>,
     /// Checkpoints to save: (stream, name, position) — same namespace as `save_checkpoint`.
     pub checkpoints: Vec<(String, String, Position)>,
     /// When set, the commit applies only while this lease is held by this owner with this
@@ -49,7 +51,23 @@ pub struct StateWrite {
     pub state: SavedState,
 }
 
-/// A reducer's state for one subject, with what it reflects.
+/// A snapshot of a reducer state to keep as part of a [`Commit`]: it is stored under
+/// (projection, subject, `snapshot.plugin`, `snapshot.position`), and afterwards only the
+/// `keep` most recent snapshots of that subject and plugin hash are kept.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct SnapshotWrite {
+    /// The projection (one reducer binding) the snapshot belongs to.
+    pub projection: String,
+    /// The subject the state is about.
+    pub subject: String,
+    /// The state, with the position it reflects and the hash of the reducer that made it.
+    pub snapshot: SavedState,
+    /// How many snapshots of this subject and plugin hash to keep, this one included (0 counts
+    /// as 1).
+    pub keep: u32,
+}
+
+/// A reducer's state for one subject, with what it reflects. Also the shape of a snapshot.
 #[derive(Debug, Clone, PartialEq, Eq, serde::Serialize)]
 pub struct SavedState {
     /// The state bytes (JSON for Rust SDK reducers).
@@ -116,6 +134,11 @@ impl Commit {
             check_name("projection", &write.projection)?;
             check_name("stream", &write.state.stream)?;
         }
+        for write in &self.snapshots {
+            check_name("projection", &write.projection)?;
+            check_name("stream", &write.snapshot.stream)?;
+            check_plugin_hash(&write.snapshot.plugin)?;
+        }
         for (stream, name, _) in &self.checkpoints {
             check_name("stream", stream)?;
             check_name("checkpoint", name)?;
@@ -134,6 +157,22 @@ pub(crate) fn check_owner(owner: &str) -> Result<(), StoreError> {
     if owner.is_empty() || owner.len() > MAX_NAME_LEN {
         return Err(StoreError::invalid(format!(
             "a lease owner must be 1 to {MAX_NAME_LEN} bytes long"
+        )));
+    }
+    Ok(())
+}
+
+/// Checks the plugin hash a snapshot is keyed by: 1 to [`MAX_NAME_LEN`] bytes without `:`
+/// after its algorithm prefix or control characters, so it is safe inside keys.
+pub(crate) fn check_plugin_hash(hash: &str) -> Result<(), StoreError> {
+    let body = hash.strip_prefix("sha256:").unwrap_or(hash);
+    if hash.is_empty()
+        || hash.len() > MAX_NAME_LEN
+        || body.contains(':')
+        || body.chars().any(|c| c.is_control() || c == ';')
+    {
+        return Err(StoreError::invalid(format!(
+            "`{hash}` is not a plugin hash for a snapshot"
         )));
     }
     Ok(())

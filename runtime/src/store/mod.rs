@@ -50,6 +50,12 @@
 //! Subjects list in ascending byte order. Deleting a stream does not delete states computed
 //! from it.
 //!
+//! **Snapshots** are reducer states kept for time travel, written in a commit
+//! ([`SnapshotWrite`]) and keyed by (projection, subject, plugin hash, position): a lookup
+//! ([`EventStore::nearest_snapshot`]) only ever sees snapshots of the one plugin hash it asks
+//! for, so a state made by other code is never used. After each write only the newest `keep`
+//! snapshots of that subject and hash are kept. Deleting a projection deletes its snapshots.
+//!
 //! **Leases** give one owner at a time the right to process something (a stream partition, a
 //! projection), for a time to live that the owner renews. Every acquisition by a new holder —
 //! after the lease was free, released or expired, also by its previous holder — gets a token
@@ -74,7 +80,7 @@ mod url;
 use std::time::Duration;
 
 pub use append::{Append, Appended, MAX_BATCH};
-pub use commit::{Commit, Fence, GroupAck, Lease, SavedState, StateWrite};
+pub use commit::{Commit, Fence, GroupAck, Lease, SavedState, SnapshotWrite, StateWrite};
 pub use error::StoreError;
 pub use group::{GroupStart, ORPHANED_CONSUMER, PendingEntry};
 pub use info::{StreamInfo, Trim, Trimmed};
@@ -215,7 +221,17 @@ pub trait EventStore: Send + Sync + 'static {
         limit: usize,
     ) -> Result<Vec<String>, StoreError>;
 
-    /// Deletes every state of `projection`; returns how many there were.
+    /// The latest snapshot of `subject` in `projection` made by the reducer with hash `plugin`
+    /// whose position is at or before `at`, or `None`.
+    async fn nearest_snapshot(
+        &self,
+        projection: &str,
+        subject: &str,
+        plugin: &str,
+        at: Position,
+    ) -> Result<Option<SavedState>, StoreError>;
+
+    /// Deletes every state and snapshot of `projection`; returns how many states there were.
     async fn delete_projection(&self, projection: &str) -> Result<u64, StoreError>;
 
     /// Takes the lease `name` for `owner` for `ttl` if it is free, expired, or already `owner`'s

@@ -14,7 +14,9 @@ use super::dead_letter::{
 };
 use super::pipeline::Pipeline;
 use super::reducer_worker::lease_name;
+use super::shadow::{self, ShadowReport};
 use super::stats::{Stats, StatsSnapshot};
+use super::time_travel::{self, At, StateAt, TimeTravelError};
 use super::worker::WorkerContext;
 use super::{SubscriptionSpec, handler_worker, reducer_worker};
 use crate::event::Position;
@@ -78,6 +80,7 @@ pub struct StreamProgress {
 struct Running {
     spec: Arc<SubscriptionSpec>,
     plugin: Plugin,
+    filter: Option<Plugin>,
     stats: Arc<Stats>,
     stop: Arc<AtomicBool>,
     stop_tx: watch::Sender<bool>,
@@ -254,6 +257,7 @@ impl SubscriptionHost {
             Running {
                 spec,
                 plugin,
+                filter,
                 stats,
                 stop,
                 stop_tx,
@@ -462,6 +466,82 @@ impl SubscriptionHost {
     ) -> Result<Vec<String>, SubscriptionError> {
         self.require(name).await?;
         Ok(self.store.list_states(name, after, limit).await?)
+    }
+
+    /// A reducer subscription's state of `subject` as of `at`, recomputed by its current
+    /// plugin from the nearest earlier snapshot (see `snapshot_every`); `None` if no
+    /// event of the subject had been applied by then.
+    pub async fn state_at(
+        &self,
+        name: &str,
+        subject: &str,
+        at: &At,
+    ) -> Result<Option<StateAt>, SubscriptionError> {
+        let (spec, plugin, filter) = {
+            let running = self.running.lock().await;
+            let r = running
+                .get(name)
+                .ok_or_else(|| SubscriptionError::NotFound(name.to_string()))?;
+            (r.spec.clone(), r.plugin.clone(), r.filter.clone())
+        };
+        let subscription = time_travel::Subscription {
+            store: &self.store,
+            spec: &spec,
+            plugin: &plugin,
+            filter: filter.as_ref(),
+        };
+        time_travel::state_at(subscription, subject, at)
+            .await
+            .map_err(|e| match e {
+                TimeTravelError::Store(e) => SubscriptionError::Store(e),
+                TimeTravelError::Plugin(message) => SubscriptionError::Plugin(message),
+            })
+    }
+
+    /// Starts the shadow of reducer subscription `name`: the same spec with `plugin`, under
+    /// the name `<name>.shadow` (its own partitions, leases, checkpoints and states).
+    pub async fn start_shadow(&self, name: &str, plugin: &str) -> Result<(), SubscriptionError> {
+        let spec = {
+            let running = self.running.lock().await;
+            let r = running
+                .get(name)
+                .ok_or_else(|| SubscriptionError::NotFound(name.to_string()))?;
+            if r.plugin.kind() != PluginKind::Reducer {
+                return Err(SubscriptionError::Plugin(format!(
+                    "subscription `{name}` runs a {}; only reducers have shadows",
+                    r.plugin.kind()
+                )));
+            }
+            shadow::shadow_spec(&r.spec, plugin)
+        };
+        let shadow = self.load(plugin).await?;
+        if shadow.kind() != PluginKind::Reducer {
+            return Err(SubscriptionError::Plugin(format!(
+                "plugin `{plugin}` is a {}; a shadow runs a reducer",
+                shadow.kind()
+            )));
+        }
+        if self.running.lock().await.contains_key(&spec.name) {
+            return Err(SubscriptionError::AlreadyExists(spec.name));
+        }
+        shadow::reset(self.store.as_ref(), &spec).await?;
+        self.start(spec).await
+    }
+
+    /// Compares a page of subjects of `name` and its shadow (subjects after `after`, at most
+    /// `limit`).
+    pub async fn shadow_report(
+        &self,
+        name: &str,
+        after: Option<&str>,
+        limit: usize,
+    ) -> Result<ShadowReport, SubscriptionError> {
+        let live = self.info(name).await?;
+        let shadow_name = shadow::shadow_name(name);
+        let shadow = self.info(&shadow_name).await?;
+        shadow::report(&self.store, &live, &shadow, after, limit)
+            .await
+            .map_err(SubscriptionError::from)
     }
 
     /// The kind of a running subscription.

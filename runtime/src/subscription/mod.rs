@@ -7,6 +7,11 @@
 //! subscription spreads subjects over partitions held under leases and commits states with
 //! checkpoints (exactly-once state, per-subject order). Failures are retried per
 //! [`RetryPolicy`], then dead-lettered (see [`dead_letter`]).
+//!
+//! Reducer subscriptions also answer time-travel queries ([`SubscriptionHost::state_at`],
+//! from snapshots kept every `snapshot_every` events) and can run a shadow: a candidate
+//! plugin beside the live one on the same events, compared subject by subject
+//! ([`SubscriptionHost::shadow_report`]).
 
 pub mod dead_letter;
 mod handler_worker;
@@ -15,13 +20,17 @@ mod membership;
 mod pipeline;
 mod reducer_worker;
 mod retry;
+mod shadow;
 mod spec;
 mod stats;
+mod time_travel;
 mod worker;
 
 pub use host::{
     STOP_TIMEOUT, StreamProgress, SubscriptionError, SubscriptionHost, SubscriptionInfo,
 };
 pub use retry::RetryPolicy;
+pub use shadow::{ShadowReport, ShadowSubject, shadow_name};
 pub use spec::{MAX_BATCH, SpecError, Start, SubscriptionSpec};
 pub use stats::StatsSnapshot;
+pub use time_travel::{At, StateAt, TimeTravelError};

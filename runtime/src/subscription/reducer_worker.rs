@@ -14,7 +14,9 @@ use super::dead_letter::{REDRIVE_TYPE, dlq_stream, redrive_stream, resolve_link}
 use super::pipeline::{Fate, Input, Pipeline};
 use super::worker::{WorkerContext, commit_with_retry_fenced, resolved_marker};
 use crate::event::Position;
-use crate::store::{Commit, Direction, Fence, Read, SavedState, StateWrite, StoreError};
+use crate::store::{
+    Commit, Direction, Fence, Read, SavedState, SnapshotWrite, StateWrite, StoreError,
+};
 
 /// How long a partition lease lasts without renewal.
 pub(crate) const LEASE_TTL: Duration = Duration::from_secs(10);
@@ -196,6 +198,12 @@ pub(crate) async fn run(ctx: WorkerContext, partition: u32, mut pipeline: Pipeli
                     }
                 }
             }
+            // Events applied per subject before this batch, to see which cross a snapshot mark.
+            let before: HashMap<String, u64> = states
+                .iter()
+                .map(|(subject, saved)| (subject.clone(), saved.events))
+                .collect();
+            let snapshots_wanted = snapshots_apply(&ctx, &inputs);
             let task = tokio::task::spawn_blocking(move || {
                 let outcome = pipeline.reduce(&inputs, &mut states);
                 (pipeline, inputs, states, outcome)
@@ -223,6 +231,16 @@ pub(crate) async fn run(ctx: WorkerContext, partition: u32, mut pipeline: Pipeli
             };
             for subject in changed {
                 if let Some(saved) = states.get(&subject) {
+                    let every = u64::from(ctx.spec.snapshot_every);
+                    let was = before.get(&subject).copied().unwrap_or(0);
+                    if snapshots_wanted && saved.events / every > was / every {
+                        commit.snapshots.push(SnapshotWrite {
+                            projection: ctx.spec.name.clone(),
+                            subject: subject.clone(),
+                            snapshot: saved.clone(),
+                            keep: ctx.spec.snapshots_kept,
+                        });
+                    }
                     commit.states.push(StateWrite {
                         projection: ctx.spec.name.clone(),
                         subject,
@@ -265,6 +283,17 @@ pub(crate) async fn run(ctx: WorkerContext, partition: u32, mut pipeline: Pipeli
             }
         }
     }
+}
+
+/// Whether this batch may leave snapshots. A snapshot must be the fold of exactly the
+/// subject's events up to its position in position order, which is what time travel replays
+/// after it: so there are none when snapshots are off, for subscriptions reading several
+/// streams (their batches are not in position order across streams), and for batches that
+/// redrive a dead letter (it is applied after later events).
+fn snapshots_apply(ctx: &WorkerContext, inputs: &[Input]) -> bool {
+    ctx.spec.snapshot_every > 0
+        && ctx.spec.streams.len() == 1
+        && inputs.iter().all(|input| input.redrive_of.is_none())
 }
 
 /// Where a partition starts on a stream it has no checkpoint for.

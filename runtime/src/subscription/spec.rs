@@ -52,10 +52,25 @@ pub struct SubscriptionSpec {
     /// the work; a subject always stays in its partition, so its events stay in order.
     #[serde(default = "default_partitions")]
     pub partitions: u32,
+    /// Reducers: keep a snapshot of a subject's state every this many of its events (0: never),
+    /// so that a time-travel query replays at most this many events.
+    #[serde(default = "default_snapshot_every")]
+    pub snapshot_every: u32,
+    /// Reducers: how many snapshots to keep per subject (the newest; at least 1).
+    #[serde(default = "default_snapshots_kept")]
+    pub snapshots_kept: u32,
 }
 
 fn default_partitions() -> u32 {
     4
+}
+
+fn default_snapshot_every() -> u32 {
+    1000
+}
+
+fn default_snapshots_kept() -> u32 {
+    5
 }
 
 fn default_batch() -> u32 {
@@ -160,6 +175,15 @@ impl SubscriptionSpec {
         if !(1..=256).contains(&self.partitions) {
             return Err(fail("partitions", "must be between 1 and 256"));
         }
+        if self.snapshot_every > 1_000_000 {
+            return Err(fail(
+                "snapshot_every",
+                "must be between 0 (no snapshots) and 1000000",
+            ));
+        }
+        if !(1..=1000).contains(&self.snapshots_kept) {
+            return Err(fail("snapshots_kept", "must be between 1 and 1000"));
+        }
         if self.limits.fuel == 0 {
             return Err(fail("limits.fuel", "must be at least 1"));
         }
@@ -196,6 +220,7 @@ mod tests {
         assert_eq!(spec.batch, 256);
         assert_eq!(spec.retry, RetryPolicy::default());
         assert_eq!(spec.limits, Limits::default());
+        assert_eq!((spec.snapshot_every, spec.snapshots_kept), (1000, 5));
         assert!(spec.wants_type("anything"));
         spec.validate().unwrap();
     }
@@ -223,13 +248,14 @@ mod tests {
     #[test]
     fn invalid_values_name_the_key() {
         type Breaker = fn(&mut SubscriptionSpec);
-        let cases: [(Breaker, &str); 6] = [
+        let cases: [(Breaker, &str); 7] = [
             (|s| s.name = "has space".into(), "name"),
             (|s| s.streams.clear(), "streams"),
             (|s| s.streams = vec!["a/b".into()], "streams"),
             (|s| s.batch = 0, "batch"),
             (|s| s.retry.max_attempts = 0, "retry.max_attempts"),
             (|s| s.limits.memory_mb = 0, "limits.memory_mb"),
+            (|s| s.snapshots_kept = 0, "snapshots_kept"),
         ];
         for (break_it, key) in cases {
             let mut spec = minimal();

@@ -7,7 +7,7 @@ use std::time::Duration;
 use eddy::event::{CloudEvent, Data, Position};
 use eddy::store::{
     Append, Commit, EventStore, Fence, GroupAck, GroupStart, ORPHANED_CONSUMER, Read, SavedState,
-    StateWrite, StoreError, Trim,
+    SnapshotWrite, StateWrite, StoreError, Trim,
 };
 
 use crate::support::{Target, event, event_about};
@@ -729,6 +729,7 @@ fn step(p: Position, fence: Option<Fence>) -> Commit {
         )],
         checkpoints: vec![(S.to_string(), "totals".to_string(), p)],
         fence,
+        ..Commit::default()
     }
 }
 
@@ -954,6 +955,129 @@ pub async fn states_load_back_byte_identical_and_list_in_order(target: &Target) 
         store.list_states("other", None, 10).await.unwrap(),
         ["order-1"],
         "other projections are untouched"
+    );
+}
+
+fn snapshot_write(subject: &str, plugin: &str, at: Position, keep: u32) -> SnapshotWrite {
+    let mut snapshot = saved(format!("{plugin}@{at}").as_bytes(), at, at.seq);
+    snapshot.plugin = plugin.to_string();
+    SnapshotWrite {
+        projection: "totals".to_string(),
+        subject: subject.to_string(),
+        snapshot,
+        keep,
+    }
+}
+
+pub async fn snapshots_are_found_by_plugin_hash_at_or_before_a_position(target: &Target) {
+    let store = target.open().await;
+    let at = |seq| Position::new(1_700_000_000_000, seq);
+    let (old, new) = ("sha256:0001", "sha256:0002");
+    store
+        .commit(Commit {
+            states: vec![state_write("totals", "o-1", saved(b"s", at(30), 30))],
+            snapshots: vec![
+                snapshot_write("o-1", old, at(10), 5),
+                snapshot_write("o-1", old, at(20), 5),
+                snapshot_write("o-1", new, at(15), 5),
+                snapshot_write("注文 2", old, at(12), 5),
+            ],
+            ..Commit::default()
+        })
+        .await
+        .unwrap();
+    drop(store);
+    let store = target.open().await;
+    let nearest = |subject: &'static str, plugin: &'static str, p: Position| {
+        let store = store.clone();
+        async move {
+            store
+                .nearest_snapshot("totals", subject, plugin, p)
+                .await
+                .unwrap()
+                .map(|s| (s.position, String::from_utf8(s.state).unwrap(), s.plugin))
+        }
+    };
+    assert_eq!(
+        nearest("o-1", old, at(9)).await,
+        None,
+        "none before the first"
+    );
+    let exact = nearest("o-1", old, at(10)).await.unwrap();
+    assert_eq!(exact.0, at(10), "a snapshot at the position itself counts");
+    assert_eq!(exact.1, format!("{old}@{}", at(10)));
+    assert_eq!(nearest("o-1", old, at(19)).await.unwrap().0, at(10));
+    assert_eq!(
+        nearest("o-1", old, Position::new(u64::MAX, u64::MAX))
+            .await
+            .unwrap()
+            .0,
+        at(20)
+    );
+    // Another plugin hash's snapshots are invisible, even when nearer.
+    assert_eq!(nearest("o-1", new, at(14)).await, None);
+    let other = nearest("o-1", new, at(40)).await.unwrap();
+    assert_eq!((other.0, other.2.as_str()), (at(15), new));
+    assert_eq!(nearest("注文 2", old, at(12)).await.unwrap().0, at(12));
+    assert_eq!(nearest("o-2", old, at(40)).await, None);
+    let full = store
+        .nearest_snapshot("totals", "o-1", old, at(25))
+        .await
+        .unwrap()
+        .unwrap();
+    assert_eq!(full.events, 20);
+    assert_eq!(full.stream, S);
+
+    assert_eq!(store.delete_projection("totals").await.unwrap(), 1);
+    assert_eq!(
+        nearest("o-1", old, at(40)).await,
+        None,
+        "deleted with the projection"
+    );
+}
+
+pub async fn only_the_newest_snapshots_of_a_subject_and_hash_are_kept(target: &Target) {
+    let store = target.open().await;
+    let at = |seq| Position::new(1_700_000_000_000, seq);
+    let (old, new) = ("sha256:0001", "sha256:0002");
+    store
+        .commit(Commit {
+            snapshots: vec![snapshot_write("o-1", new, at(1), 2)],
+            ..Commit::default()
+        })
+        .await
+        .unwrap();
+    for seq in 1..=6 {
+        store
+            .commit(Commit {
+                states: vec![state_write("totals", "o-1", saved(b"s", at(seq), seq))],
+                snapshots: vec![snapshot_write("o-1", old, at(seq * 10), 3)],
+                ..Commit::default()
+            })
+            .await
+            .unwrap();
+    }
+    let found = |plugin: &'static str, seq| {
+        let store = store.clone();
+        async move {
+            store
+                .nearest_snapshot("totals", "o-1", plugin, at(seq))
+                .await
+                .unwrap()
+                .map(|s| s.position)
+        }
+    };
+    assert_eq!(found(old, 60).await, Some(at(60)));
+    assert_eq!(found(old, 45).await, Some(at(40)));
+    assert_eq!(
+        found(old, 39).await,
+        None,
+        "the three newest are kept: 40, 50, 60"
+    );
+    assert_eq!(
+        found(new, 100).await,
+        Some(at(1)),
+        "pruning counts per plugin hash"
     );
 }
 

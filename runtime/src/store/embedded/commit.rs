@@ -1,10 +1,10 @@
 //! Commits and reducer states in the redb file. Synchronous, like [`super::streams`].
 
-use redb::{Database, ReadableDatabase, WriteTransaction};
+use redb::{Database, ReadableDatabase, ReadableTable, WriteTransaction};
 
 use super::groups::group_last;
 use super::leases;
-use super::schema::{CHECKPOINTS, PENDING, STATES};
+use super::schema::{CHECKPOINTS, PENDING, SNAPSHOTS, STATES};
 use super::streams::{after_stream, append_in, in_write};
 use crate::event::Position;
 use crate::store::{Append, Appended, Commit, SavedState, StoreError};
@@ -52,6 +52,36 @@ pub(super) fn commit(
                 )?;
             }
         }
+        if !commit.snapshots.is_empty() {
+            let mut snapshots = txn.open_table(SNAPSHOTS)?;
+            for write in &commit.snapshots {
+                let s = &write.snapshot;
+                let (projection, subject, plugin) = (
+                    write.projection.as_str(),
+                    write.subject.as_str(),
+                    s.plugin.as_str(),
+                );
+                snapshots.insert(
+                    (projection, subject, plugin, s.position.ms, s.position.seq),
+                    (s.state.as_slice(), s.stream.as_str(), s.events),
+                )?;
+                // Prune: keep the newest `keep` of this subject and plugin hash.
+                let range = (projection, subject, plugin, 0, 0)
+                    ..=(projection, subject, plugin, u64::MAX, u64::MAX);
+                let held = snapshots.range(range.clone())?.count();
+                let mut excess = held.saturating_sub(write.keep.max(1) as usize);
+                if excess > 0 {
+                    snapshots.retain_in(range, |_, _| {
+                        if excess > 0 {
+                            excess -= 1;
+                            false
+                        } else {
+                            true
+                        }
+                    })?;
+                }
+            }
+        }
         if !commit.checkpoints.is_empty() {
             let mut checkpoints = txn.open_table(CHECKPOINTS)?;
             for (stream, name, position) in &commit.checkpoints {
@@ -82,6 +112,32 @@ pub(super) fn load_state(
             plugin: plugin.to_string(),
             events,
         }
+    }))
+}
+
+/// The latest snapshot of a subject by one plugin hash at or before `at`.
+pub(super) fn nearest_snapshot(
+    db: &Database,
+    projection: &str,
+    subject: &str,
+    plugin: &str,
+    at: Position,
+) -> Result<Option<SavedState>, StoreError> {
+    let txn = db.begin_read()?;
+    let snapshots = txn.open_table(SNAPSHOTS)?;
+    let range = (projection, subject, plugin, 0, 0)..=(projection, subject, plugin, at.ms, at.seq);
+    let Some(row) = snapshots.range(range)?.next_back() else {
+        return Ok(None);
+    };
+    let (key, value) = row?;
+    let (_, _, _, ms, seq) = key.value();
+    let (state, stream, events) = value.value();
+    Ok(Some(SavedState {
+        state: state.to_vec(),
+        stream: stream.to_string(),
+        position: Position::new(ms, seq),
+        plugin: plugin.to_string(),
+        events,
     }))
 }
 
@@ -118,6 +174,11 @@ pub(super) fn delete_projection(db: &Database, projection: &str) -> Result<u64, 
     in_write(db, |txn: &WriteTransaction| {
         let end = after_stream(projection);
         let mut states = txn.open_table(STATES)?;
+        let mut snapshots = txn.open_table(SNAPSHOTS)?;
+        snapshots.retain_in::<(&str, &str, &str, u64, u64), _>(
+            (projection, "", "", 0, 0)..(end.as_str(), "", "", 0, 0),
+            |_, _| false,
+        )?;
         let mut removed = 0;
         states.retain_in::<(&str, &str), _>((projection, "")..(end.as_str(), ""), |_, _| {
             removed += 1;

@@ -318,6 +318,23 @@ impl EventStore for EmbeddedStore {
             .await
     }
 
+    async fn nearest_snapshot(
+        &self,
+        projection: &str,
+        subject: &str,
+        plugin: &str,
+        at: Position,
+    ) -> Result<Option<SavedState>, StoreError> {
+        check_name("projection", projection)?;
+        let (projection, subject, plugin) = (
+            projection.to_string(),
+            subject.to_string(),
+            plugin.to_string(),
+        );
+        self.run(move |db| commit::nearest_snapshot(db, &projection, &subject, &plugin, at))
+            .await
+    }
+
     async fn delete_projection(&self, projection: &str) -> Result<u64, StoreError> {
         check_name("projection", projection)?;
         let projection = projection.to_string();

@@ -61,6 +61,14 @@ pub(super) type StateRow = (&'static [u8], &'static str, u64, u64, &'static str,
 /// the deletion of the streams they were computed from.
 pub(super) const STATES: TableDefinition<(&str, &str), StateRow> = TableDefinition::new("states");
 
+/// A snapshot row: (state bytes, stream of the last event applied, events applied).
+pub(super) type SnapshotRow = (&'static [u8], &'static str, u64);
+
+/// (projection, subject, plugin hash, ms, seq) → [`SnapshotRow`]: one subject's snapshots of
+/// one reducer version are one contiguous key range, ordered by position.
+pub(super) const SNAPSHOTS: TableDefinition<(&str, &str, &str, u64, u64), SnapshotRow> =
+    TableDefinition::new("snapshots");
+
 /// Lease name → (owner, fencing token, expiry in ms since the epoch). A released lease keeps
 /// its row with an empty owner and expiry 0, so its next token is still greater than the last.
 pub(super) const LEASES: TableDefinition<&str, (&str, u64, u64)> = TableDefinition::new("leases");
@@ -77,6 +85,7 @@ pub(super) fn create_tables(db: &redb::Database) -> Result<(), StoreError> {
     txn.open_table(PENDING)?;
     txn.open_table(CHECKPOINTS)?;
     txn.open_table(STATES)?;
+    txn.open_table(SNAPSHOTS)?;
     txn.open_table(LEASES)?;
     txn.commit()?;
     Ok(())

@@ -11,6 +11,8 @@
 --   acks:        ARGV n; per ack: ARGV group, n positions, positions; KEY events stream
 --   states:      ARGV n; per state: ARGV subject, encoded state; KEYS states hash, subjects
 --                sorted set
+--   snapshots:   ARGV n; per snapshot: ARGV plugin hash, member, encoded state, keep;
+--                KEYS snapshot index sorted set, snapshot bodies hash
 --   checkpoints: ARGV n; per checkpoint: ARGV name, position; KEY checkpoints hash
 --   KEY eddy:streams
 -- Reply: {'ok', position, duplicate('1'|'0'), ...} over every append's events in order,
@@ -75,6 +77,19 @@ for _ = 1, tonumber(arg()) do
   local subject, value = arg(), arg()
   redis.call('HSET', states, subject, value)
   redis.call('ZADD', subjects, 0, subject)
+end
+
+for _ = 1, tonumber(arg()) do
+  local index, bodies = key(), key()
+  local plugin, member, value, keep = arg(), arg(), arg(), tonumber(arg())
+  redis.call('ZADD', index, 0, member)
+  redis.call('HSET', bodies, member, value)
+  -- Members are `<hash>:<padded position>`: `;` sorts right after `:`.
+  local held = redis.call('ZRANGEBYLEX', index, '[' .. plugin .. ':', '(' .. plugin .. ';')
+  for i = 1, #held - math.max(keep, 1) do
+    redis.call('ZREM', index, held[i])
+    redis.call('HDEL', bodies, held[i])
+  end
 end
 
 for _ = 1, tonumber(arg()) do

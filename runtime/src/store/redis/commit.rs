@@ -4,6 +4,7 @@ use redis::ScriptInvocation;
 
 use super::keys::{self, Keys, STREAMS};
 use super::{RedisStore, redis_error};
+use crate::event::Position;
 use crate::store::append::dedupe_key;
 use crate::store::error::parse_position;
 use crate::store::{Appended, Commit, SavedState, StoreError};
@@ -100,6 +101,18 @@ impl RedisStore {
             inv.arg(write.state.encode());
         }
 
+        inv.arg(commit.snapshots.len());
+        for write in &commit.snapshots {
+            let snapshot = &write.snapshot;
+            let member = keys::snapshot_member(&snapshot.plugin, snapshot.position);
+            inv.key(keys::snapshot_index(&write.projection, &write.subject));
+            inv.key(keys::snapshot_bodies(&write.projection, &write.subject));
+            inv.arg(&snapshot.plugin);
+            inv.arg(member);
+            inv.arg(snapshot.encode());
+            inv.arg(write.keep);
+        }
+
         inv.arg(commit.checkpoints.len());
         for (stream, name, position) in &commit.checkpoints {
             inv.key(Keys::new(stream).checkpoints());
@@ -188,8 +201,68 @@ impl RedisStore {
             .map_err(redis_error)
     }
 
-    /// Deletes a projection's two keys; how many states it had.
+    /// The latest snapshot of a subject by one plugin hash at or before `at`.
+    pub(super) async fn snapshot_at(
+        &self,
+        projection: &str,
+        subject: &str,
+        plugin: &str,
+        at: Position,
+    ) -> Result<Option<SavedState>, StoreError> {
+        let index = keys::snapshot_index(projection, subject);
+        let bodies = keys::snapshot_bodies(projection, subject);
+        // Two steps, not atomic: a commit may prune the member found in between; then look
+        // again (pruning only removes older snapshots, so the next look finds a newer one).
+        for _ in 0..3 {
+            let found: Vec<String> = redis::cmd("ZREVRANGEBYLEX")
+                .arg(&index)
+                .arg(format!("[{}", keys::snapshot_member(plugin, at)))
+                .arg(format!("[{plugin}:"))
+                .arg("LIMIT")
+                .arg(0)
+                .arg(1)
+                .query_async(&mut self.conn())
+                .await
+                .map_err(redis_error)?;
+            let Some(member) = found.into_iter().next() else {
+                return Ok(None);
+            };
+            let body: Option<Vec<u8>> = redis::cmd("HGET")
+                .arg(&bodies)
+                .arg(&member)
+                .query_async(&mut self.conn())
+                .await
+                .map_err(redis_error)?;
+            if let Some(body) = body {
+                return SavedState::decode(&body).map(Some);
+            }
+        }
+        Ok(None)
+    }
+
+    /// Deletes a projection's keys, snapshots included; how many states it had.
     pub(super) async fn drop_projection(&self, projection: &str) -> Result<u64, StoreError> {
+        // Snapshots are only written with a state, so the state subjects name every one.
+        let mut after: Option<String> = None;
+        loop {
+            let page = self
+                .state_subjects(projection, after.as_deref(), 500)
+                .await?;
+            let Some(last) = page.last().cloned() else {
+                break;
+            };
+            let mut unlink = redis::cmd("UNLINK");
+            for subject in &page {
+                unlink
+                    .arg(keys::snapshot_index(projection, subject))
+                    .arg(keys::snapshot_bodies(projection, subject));
+            }
+            let _: u64 = unlink
+                .query_async(&mut self.conn())
+                .await
+                .map_err(redis_error)?;
+            after = Some(last);
+        }
         let states = keys::projection_states(projection);
         let (count, _): (u64, u64) = redis::pipe()
             .atomic()

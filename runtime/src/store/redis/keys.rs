@@ -93,6 +93,24 @@ pub(super) fn projection_subjects(projection: &str) -> String {
     format!("eddy:projection:{{{projection}}}:subjects")
 }
 
+/// Sorted set of one subject's snapshots in projection `P` (all scores 0, members
+/// [`snapshot_member`]s, so one plugin hash's snapshots are one lexicographic range ordered by
+/// position): `eddy:projection:{P}:snapshots:<subject>`.
+pub(super) fn snapshot_index(projection: &str, subject: &str) -> String {
+    format!("eddy:projection:{{{projection}}}:snapshots:{subject}")
+}
+
+/// Hash [`snapshot_member`] → encoded snapshot (see `SavedState::encode`):
+/// `eddy:projection:{P}:snapshot-bodies:<subject>`.
+pub(super) fn snapshot_bodies(projection: &str, subject: &str) -> String {
+    format!("eddy:projection:{{{projection}}}:snapshot-bodies:{subject}")
+}
+
+/// A snapshot's member: `<plugin hash>:<index_member(position)>`.
+pub(super) fn snapshot_member(plugin: &str, position: crate::event::Position) -> String {
+    format!("{plugin}:{}", index_member(position))
+}
+
 /// A position as a member of a subject index: both parts zero-padded to 20 digits, so the
 /// lexicographic order of `ZRANGEBYLEX` is the order of positions.
 pub(super) fn index_member(position: crate::event::Position) -> String {

@@ -764,6 +764,18 @@ impl EventStore for RedisStore {
         self.state_subjects(projection, after, limit).await
     }
 
+    async fn nearest_snapshot(
+        &self,
+        projection: &str,
+        subject: &str,
+        plugin: &str,
+        at: Position,
+    ) -> Result<Option<SavedState>, StoreError> {
+        check_name("projection", projection)?;
+        crate::store::commit::check_plugin_hash(plugin)?;
+        self.snapshot_at(projection, subject, plugin, at).await
+    }
+
     async fn delete_projection(&self, projection: &str) -> Result<u64, StoreError> {
         check_name("projection", projection)?;
         self.drop_projection(projection).await

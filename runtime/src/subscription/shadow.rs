@@ -1,0 +1,159 @@
+//! Shadow subscriptions: a candidate reducer run beside the live one on the same events, with
+//! its own partitions, leases, checkpoints and states (projection `<name>.shadow`), and the
+//! subject-by-subject comparison of the two projections.
+
+use serde_json::Value;
+
+use super::dead_letter::redrive_stream;
+use super::reducer_worker::lease_name;
+use super::{Start, SubscriptionInfo, SubscriptionSpec};
+use crate::event::Position;
+use crate::replay::{Difference, diff, state_to_json};
+use crate::store::{EventStore, SavedState, StoreError};
+
+/// The name of `subscription`'s shadow (also its projection).
+pub fn shadow_name(subscription: &str) -> String {
+    format!("{subscription}.shadow")
+}
+
+/// The shadow's spec: the live spec with the candidate plugin, under the shadow's name.
+pub(crate) fn shadow_spec(live: &SubscriptionSpec, plugin: &str) -> SubscriptionSpec {
+    SubscriptionSpec {
+        name: shadow_name(&live.name),
+        plugin: plugin.to_string(),
+        group: None,
+        ..live.clone()
+    }
+}
+
+/// Forgets what an earlier shadow left (states, snapshots, checkpoints), so a new one folds
+/// the history again from the spec's start (`now`: from this moment).
+pub(crate) async fn reset(
+    store: &dyn EventStore,
+    spec: &SubscriptionSpec,
+) -> Result<(), StoreError> {
+    store.delete_projection(&spec.name).await?;
+    let mut streams: Vec<(String, Option<Position>)> = Vec::new();
+    for stream in &spec.streams {
+        let start = match spec.start {
+            Start::Beginning => None,
+            Start::After(position) => Some(position),
+            Start::Now => store.stream(stream).await?.and_then(|s| s.last),
+        };
+        streams.push((stream.clone(), start));
+    }
+    let redrive = redrive_stream(&spec.name);
+    let redrive_last = store.stream(&redrive).await?.and_then(|s| s.last);
+    streams.push((redrive, redrive_last));
+    for (stream, start) in streams {
+        for partition in 0..spec.partitions {
+            let name = lease_name(&spec.name, partition);
+            if store.checkpoint(&stream, &name).await?.is_some() {
+                // A checkpoint cannot be removed; the position before every event is `0-0`.
+                let position = start.unwrap_or(Position::new(0, 0));
+                store.save_checkpoint(&stream, &name, position).await?;
+            }
+        }
+    }
+    Ok(())
+}
+
+/// A page of the comparison of a subscription and its shadow.
+#[derive(Debug, Clone, serde::Serialize)]
+pub struct ShadowReport {
+    /// The live subscription.
+    pub subscription: String,
+    /// The shadow subscription (and projection).
+    pub shadow: String,
+    /// The live plugin's hash.
+    pub live_plugin: String,
+    /// The candidate plugin's hash.
+    pub shadow_plugin: String,
+    /// Whether the shadow has read every stream as far as the live subscription: until then
+    /// a subject may differ only because the shadow has not reached its events yet.
+    pub caught_up: bool,
+    /// Subjects compared in this page.
+    pub compared: usize,
+    /// Of those, how many have the same state on both sides.
+    pub matching: usize,
+    /// The subjects whose states differ (or exist on one side only), with a diff.
+    pub differing: Vec<ShadowSubject>,
+    /// Pass as `after` for the next page; `null` at the end.
+    pub next: Option<String>,
+}
+
+/// One subject whose states differ.
+#[derive(Debug, Clone, serde::Serialize)]
+pub struct ShadowSubject {
+    /// The subject.
+    pub subject: String,
+    /// The live state (`null` if it has none).
+    pub live: Option<Value>,
+    /// The shadow's state (`null` if it has none).
+    pub shadow: Option<Value>,
+    /// The position of the last event applied to the live state.
+    pub live_position: Option<Position>,
+    /// The position of the last event applied to the shadow's state.
+    pub shadow_position: Option<Position>,
+    /// What differs, path by path (left: live, right: shadow).
+    pub diff: Vec<Difference>,
+}
+
+/// Compares the subjects of both projections after `after` (at most `limit` of them).
+pub(crate) async fn report(
+    store: &std::sync::Arc<dyn EventStore>,
+    live: &SubscriptionInfo,
+    shadow: &SubscriptionInfo,
+    after: Option<&str>,
+    limit: usize,
+) -> Result<ShadowReport, StoreError> {
+    let caught_up = live
+        .streams
+        .iter()
+        .zip(&shadow.streams)
+        .all(|(l, s)| s.checkpoint >= l.checkpoint);
+    // The union of both sides' subjects, in order, one page of it.
+    let mut subjects = store.list_states(&live.name, after, limit).await?;
+    subjects.extend(store.list_states(&shadow.name, after, limit).await?);
+    subjects.sort();
+    subjects.dedup();
+    subjects.truncate(limit);
+    let next = (subjects.len() == limit)
+        .then(|| subjects.last().cloned())
+        .flatten();
+    let mut matching = 0;
+    let mut differing = Vec::new();
+    for subject in &subjects {
+        let left = store.load_state(&live.name, subject).await?;
+        let right = store.load_state(&shadow.name, subject).await?;
+        let state = |saved: &Option<SavedState>| saved.as_ref().map(|s| state_to_json(&s.state));
+        let (l, r) = (state(&left), state(&right));
+        if l == r {
+            matching += 1;
+            continue;
+        }
+        let differences = diff(
+            l.as_ref().unwrap_or(&Value::Null),
+            r.as_ref().unwrap_or(&Value::Null),
+        );
+        differing.push(ShadowSubject {
+            subject: subject.clone(),
+            live: l,
+            shadow: r,
+            live_position: left.map(|s| s.position),
+            shadow_position: right.map(|s| s.position),
+            diff: differences,
+        });
+    }
+    Ok(ShadowReport {
+        subscription: live.name.clone(),
+        shadow: shadow.name.clone(),
+        live_plugin: live.plugin.clone(),
+        shadow_plugin: shadow.plugin.clone(),
+        caught_up,
+        compared: subjects.len(),
+        matching,
+        differing,
+        next,
+    })
+}

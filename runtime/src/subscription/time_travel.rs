@@ -1,0 +1,257 @@
+//! Time travel: a reducer subscription's state of one subject as of a position or a time.
+//!
+//! The state is recomputed, not looked up: the subject's events up to the point are folded
+//! by the subscription's current plugin through the same [`Pipeline`] as live processing
+//! (type patterns, filter plugin, retries and dead letters), starting from the nearest
+//! earlier snapshot that this very plugin version made (see `snapshot_every`), so a query
+//! replays at most `snapshot_every` events. Events of several streams are folded in position
+//! order.
+
+use std::collections::{HashMap, VecDeque};
+use std::str::FromStr;
+use std::sync::Arc;
+use std::sync::atomic::AtomicBool;
+
+use super::SubscriptionSpec;
+use super::pipeline::{Input, Pipeline};
+use super::stats::Stats;
+use crate::event::{EventTime, Position};
+use crate::plugin::{Plugin, PluginInstance};
+use crate::store::{Direction, EventStore, MAX_READ, Read, SavedState, StoredEvent};
+
+/// The point in a subject's history a time-travel query asks about.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum At {
+    /// After the events at or before this stream position.
+    Position(Position),
+    /// Before the subject's first event whose `time` is later than this (nanoseconds since
+    /// the Unix epoch), like `eddy replay --until <time>`.
+    Time(i64),
+}
+
+impl FromStr for At {
+    type Err = String;
+
+    fn from_str(text: &str) -> Result<Self, Self::Err> {
+        if let Ok(position) = text.parse::<Position>() {
+            return Ok(At::Position(position));
+        }
+        EventTime::parse(text)
+            .map(|time| At::Time(time.unix_nanos()))
+            .map_err(|_| {
+                format!(
+                    "`{text}` is neither a position (`1767225600000-0`) nor an RFC 3339 time \
+                     (`2026-01-01T00:00:00Z`)"
+                )
+            })
+    }
+}
+
+/// A subject's state as of a point, and what it reflects.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct StateAt {
+    /// The state (with the stream and position of the last event applied, the plugin hash,
+    /// and the number of events applied over the subject's whole history).
+    pub saved: SavedState,
+    /// The position of the snapshot the fold started from, if one was used.
+    pub from_snapshot: Option<Position>,
+    /// How many events this query read and folded after the snapshot.
+    pub replayed: u64,
+}
+
+/// Why a time-travel query failed.
+#[derive(Debug, thiserror::Error)]
+pub enum TimeTravelError {
+    /// The store failed; retry later.
+    #[error(transparent)]
+    Store(#[from] crate::store::StoreError),
+    /// The plugin could not be instantiated or failed in a way that stopped the fold.
+    #[error("{0}")]
+    Plugin(String),
+}
+
+/// What a query needs of a running subscription.
+pub(crate) struct Subscription<'a> {
+    pub store: &'a Arc<dyn EventStore>,
+    pub spec: &'a Arc<SubscriptionSpec>,
+    pub plugin: &'a Plugin,
+    pub filter: Option<&'a Plugin>,
+}
+
+/// The state of `subject` as of `at`, or `None` if no event of it had been applied by then.
+pub(crate) async fn state_at(
+    sub: Subscription<'_>,
+    subject: &str,
+    at: &At,
+) -> Result<Option<StateAt>, TimeTravelError> {
+    let cut = match at {
+        At::Position(position) => *position,
+        At::Time(limit) => match time_cut(&sub, subject, *limit).await? {
+            Some(position) => position,
+            None => return Ok(None),
+        },
+    };
+    let hash = sub.plugin.hash().to_string();
+    let snapshot = sub
+        .store
+        .nearest_snapshot(&sub.spec.name, subject, &hash, cut)
+        .await?;
+    let from_snapshot = snapshot.as_ref().map(|s| s.position);
+    let mut events =
+        SubjectEvents::new(sub.store.clone(), &sub.spec.streams, subject, from_snapshot);
+    let mut inputs = Vec::new();
+    while let Some(input) = events.next().await? {
+        if input.stored.position > cut {
+            break;
+        }
+        inputs.push(input);
+    }
+    let replayed = inputs.len() as u64;
+    let instance = |plugin: &Plugin| {
+        PluginInstance::new(plugin, sub.spec.config.clone(), sub.spec.limits)
+            .map_err(|e| TimeTravelError::Plugin(e.to_string()))
+    };
+    let mut pipeline = Pipeline::new(
+        instance(sub.plugin)?,
+        sub.filter.map(instance).transpose()?,
+        sub.spec.clone(),
+        Arc::new(AtomicBool::new(false)),
+        Arc::new(Stats::default()),
+    );
+    let mut states: HashMap<String, SavedState> = HashMap::new();
+    if let Some(snapshot) = snapshot {
+        states.insert(subject.to_string(), snapshot);
+    }
+    let batch = sub.spec.batch.max(1) as usize;
+    let subject_key = subject.to_string();
+    let states = tokio::task::spawn_blocking(move || {
+        for chunk in inputs.chunks(batch) {
+            pipeline
+                .reduce(chunk, &mut states)
+                .map_err(|_| TimeTravelError::Plugin("the query was abandoned".to_string()))?;
+        }
+        Ok::<_, TimeTravelError>(states)
+    })
+    .await
+    .map_err(|e| TimeTravelError::Plugin(format!("the fold panicked: {e}")))??;
+    Ok(states.get(&subject_key).cloned().map(|saved| StateAt {
+        saved,
+        from_snapshot,
+        replayed,
+    }))
+}
+
+/// The position of the subject's last event before its first event later than `limit`, or
+/// `None` if it has none.
+async fn time_cut(
+    sub: &Subscription<'_>,
+    subject: &str,
+    limit: i64,
+) -> Result<Option<Position>, TimeTravelError> {
+    let mut events = SubjectEvents::new(sub.store.clone(), &sub.spec.streams, subject, None);
+    let mut cut = None;
+    while let Some(input) = events.next().await? {
+        let event = &input.stored.event;
+        if event.time.as_ref().is_some_and(|t| t.unix_nanos() > limit) {
+            break;
+        }
+        cut = Some(input.stored.position);
+    }
+    Ok(cut)
+}
+
+/// One subject's events of several streams after a position, merged in position order (ties:
+/// the order of the streams), read page by page.
+pub(crate) struct SubjectEvents {
+    store: Arc<dyn EventStore>,
+    subject: String,
+    streams: Vec<StreamCursor>,
+}
+
+struct StreamCursor {
+    stream: String,
+    after: Option<Position>,
+    buffer: VecDeque<StoredEvent>,
+    done: bool,
+}
+
+/// Events per read of a subject.
+const PAGE: usize = 1000;
+
+impl SubjectEvents {
+    pub(crate) fn new(
+        store: Arc<dyn EventStore>,
+        streams: &[String],
+        subject: &str,
+        after: Option<Position>,
+    ) -> Self {
+        Self {
+            store,
+            subject: subject.to_string(),
+            streams: streams
+                .iter()
+                .map(|stream| StreamCursor {
+                    stream: stream.clone(),
+                    after,
+                    buffer: VecDeque::new(),
+                    done: false,
+                })
+                .collect(),
+        }
+    }
+
+    /// The next event in position order, as a pipeline input.
+    pub(crate) async fn next(&mut self) -> Result<Option<Input>, crate::store::StoreError> {
+        for cursor in &mut self.streams {
+            if cursor.buffer.is_empty() && !cursor.done {
+                let page = self
+                    .store
+                    .read(
+                        &cursor.stream,
+                        Read {
+                            from: cursor.after,
+                            direction: Direction::Forward,
+                            limit: PAGE.min(MAX_READ),
+                            subject: Some(self.subject.clone()),
+                        },
+                    )
+                    .await?;
+                cursor.done = page.len() < PAGE;
+                cursor.after = page.last().map(|e| e.position).or(cursor.after);
+                cursor.buffer.extend(page);
+            }
+        }
+        let next = self
+            .streams
+            .iter_mut()
+            .filter(|c| !c.buffer.is_empty())
+            .min_by_key(|c| c.buffer[0].position);
+        Ok(next.and_then(|cursor| {
+            let stream = cursor.stream.clone();
+            cursor.buffer.pop_front().map(|stored| Input {
+                stream,
+                stored,
+                redrive_of: None,
+            })
+        }))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn at_is_a_position_or_a_time() {
+        assert_eq!(
+            "1767225600000-3".parse::<At>(),
+            Ok(At::Position(Position::new(1_767_225_600_000, 3)))
+        );
+        assert_eq!(
+            "2026-01-01T00:00:01Z".parse::<At>(),
+            Ok(At::Time(1_767_225_601_000_000_000))
+        );
+        let error = "yesterday".parse::<At>().unwrap_err();
+        assert!(error.contains("neither a position"), "{error}");
+    }
+}
