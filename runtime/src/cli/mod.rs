@@ -4,8 +4,15 @@ use std::process::ExitCode;
 
 use clap::{Parser, Subcommand};
 
+mod client;
+mod dlq;
+mod plugins;
+mod publish;
 mod replay;
 mod serve;
+mod streams;
+mod subscriptions;
+mod tail;
 mod test;
 
 /// Eddy: a WebAssembly-extensible event processing runtime.
@@ -24,6 +31,18 @@ enum Command {
     Test(test::TestArgs),
     /// Serve the HTTP API: publish and read events.
     Serve(serve::ServeArgs),
+    /// Publish an event (from flags) or a JSON Lines file of events to a server.
+    Publish(publish::PublishArgs),
+    /// Follow a stream live; reconnects without missing an event.
+    Tail(tail::TailArgs),
+    /// List a server's streams.
+    Streams(streams::StreamsArgs),
+    /// List a server's running subscriptions.
+    Subscriptions(subscriptions::SubscriptionsArgs),
+    /// List a server's plugins.
+    Plugins(plugins::PluginsArgs),
+    /// List a subscription's dead letters, or redrive them.
+    Dlq(dlq::DlqArgs),
 }
 
 /// Runs the command line and returns the process exit code.
@@ -34,6 +53,12 @@ pub fn main() -> ExitCode {
         Command::Replay(args) => replay::run(args),
         Command::Test(args) => test::run(args),
         Command::Serve(args) => serve::run(args),
+        Command::Publish(args) => publish::run(args),
+        Command::Tail(args) => tail::run(args),
+        Command::Streams(args) => streams::run(args),
+        Command::Subscriptions(args) => subscriptions::run(args),
+        Command::Plugins(args) => plugins::run(args),
+        Command::Dlq(args) => dlq::run(args),
     };
     match outcome {
         Ok(code) => code,
