@@ -12,6 +12,7 @@
 //! - [`projections`] — reducer state per subject.
 //! - [`ingest`] — the three CloudEvents content modes of a publish request.
 //! - [`limits`] — request timeouts.
+//! - [`openapi`] — the OpenAPI 3.1 document, generated from the route table.
 //! - [`error`] — [`ApiError`]: every error answer is an `application/problem+json` document.
 //! - [`server`] — serving with graceful, time-bounded shutdown.
 //!
@@ -25,6 +26,7 @@ mod ingest;
 mod limits;
 pub mod live;
 pub mod metrics;
+pub mod openapi;
 pub mod projections;
 pub mod routes;
 pub mod server;

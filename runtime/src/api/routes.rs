@@ -12,7 +12,9 @@ use axum::middleware::from_fn_with_state;
 use axum::routing::{MethodFilter, MethodRouter, on};
 
 use super::{ApiConfig, ApiError, AppState};
-use super::{auth, events, health, limits, live, metrics, projections, streams, subscriptions};
+use super::{
+    auth, events, health, limits, live, metrics, openapi, projections, streams, subscriptions,
+};
 
 /// Who may call an endpoint.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -39,6 +41,8 @@ pub struct Endpoint {
     pub public: bool,
     /// A long-lived answer (a live stream): exempt from the request timeout.
     pub streaming: bool,
+    /// The status of a successful answer.
+    pub success: u16,
     handler: MethodRouter<AppState>,
 }
 
@@ -50,7 +54,13 @@ impl Endpoint {
         T: 'static,
     {
         let filter = MethodFilter::try_from(method.clone()).expect("a standard HTTP method");
+        let success = match method {
+            Method::POST => 201,
+            Method::DELETE => 204,
+            _ => 200,
+        };
         Self {
+            success,
             method,
             path,
             summary,
@@ -73,6 +83,12 @@ impl Endpoint {
         self
     }
 
+    /// Answers success with `status` instead of the method's usual one.
+    fn answers(mut self, status: u16) -> Self {
+        self.success = status;
+        self
+    }
+
     /// Names the query parameters it reads.
     fn query(mut self, names: &'static [&'static str]) -> Self {
         self.query = names;
@@ -91,151 +107,36 @@ impl Endpoint {
     }
 }
 
-/// Every endpoint, in the order the documentation lists them.
+/// Every endpoint, in the order the documentation lists them. One line per route (kept so
+/// by `rustfmt::skip`, so that adding a route is a one-line change).
+#[rustfmt::skip]
 pub fn endpoints() -> Vec<Endpoint> {
     use Method as M;
     const READ: &[&str] = &["from", "limit", "direction", "subject", "type"];
     vec![
-        Endpoint::new(
-            M::GET,
-            "/healthz",
-            "Liveness: the process is up",
-            health::live,
-        )
-        .public(),
-        Endpoint::new(
-            M::GET,
-            "/readyz",
-            "Readiness: the store answers and subscriptions run",
-            health::ready,
-        )
-        .public(),
-        Endpoint::new(
-            M::GET,
-            "/metrics",
-            "Metrics in the Prometheus text format",
-            metrics::scrape,
-        )
-        .public(),
+        Endpoint::new(M::GET, "/healthz", "Liveness: the process is up", health::live).public(),
+        Endpoint::new(M::GET, "/readyz", "Readiness: the store answers and subscriptions run", health::ready).public(),
+        Endpoint::new(M::GET, "/metrics", "Metrics in the Prometheus text format", metrics::scrape).public(),
+        Endpoint::new(M::GET, "/api/v1/openapi.json", "This API as an OpenAPI 3.1 document", openapi::document),
         Endpoint::new(M::GET, "/api/v1/streams", "List streams", streams::list),
-        Endpoint::new(
-            M::GET,
-            "/api/v1/streams/{stream}",
-            "Inspect a stream",
-            streams::info,
-        ),
-        Endpoint::new(
-            M::DELETE,
-            "/api/v1/streams/{stream}",
-            "Delete a stream",
-            streams::delete,
-        ),
-        Endpoint::new(
-            M::POST,
-            "/api/v1/streams/{stream}/events",
-            "Publish one event or a batch",
-            events::publish,
-        ),
-        Endpoint::new(
-            M::GET,
-            "/api/v1/streams/{stream}/events",
-            "Read a page of events",
-            events::read,
-        )
-        .query(READ),
-        Endpoint::new(
-            M::GET,
-            "/api/v1/streams/{stream}/events/live",
-            "Follow a stream live (server-sent events)",
-            live::sse,
-        )
-        .query(&["from", "type"])
-        .streaming(),
-        Endpoint::new(
-            M::GET,
-            "/api/v1/streams/{stream}/ws",
-            "Follow a stream live (WebSocket)",
-            live::ws,
-        )
-        .query(&["from", "type"])
-        .streaming(),
-        Endpoint::new(
-            M::GET,
-            "/api/v1/streams/{stream}/events/{id}",
-            "Get one event by id",
-            events::get,
-        )
-        .query(&["source"]),
-        Endpoint::new(
-            M::POST,
-            "/api/v1/events",
-            "Publish to the default stream",
-            events::publish_default,
-        ),
-        Endpoint::new(
-            M::GET,
-            "/api/v1/events",
-            "Read the default stream",
-            events::read_default,
-        )
-        .query(READ),
-        Endpoint::new(
-            M::GET,
-            "/api/v1/events/{id}",
-            "Get one event of the default stream",
-            events::get_default,
-        )
-        .query(&["source"]),
-        Endpoint::new(
-            M::GET,
-            "/api/v1/subscriptions",
-            "List running subscriptions",
-            subscriptions::list,
-        ),
-        Endpoint::new(
-            M::POST,
-            "/api/v1/subscriptions",
-            "Start a subscription",
-            subscriptions::create,
-        ),
-        Endpoint::new(
-            M::GET,
-            "/api/v1/subscriptions/{name}",
-            "Inspect a subscription",
-            subscriptions::info,
-        ),
-        Endpoint::new(
-            M::DELETE,
-            "/api/v1/subscriptions/{name}",
-            "Stop a subscription",
-            subscriptions::delete,
-        ),
-        Endpoint::new(
-            M::GET,
-            "/api/v1/subscriptions/{name}/dlq",
-            "List dead letters",
-            subscriptions::dead_letters,
-        )
-        .query(&["from", "limit"]),
-        Endpoint::new(
-            M::POST,
-            "/api/v1/subscriptions/{name}/dlq/redrive",
-            "Redrive dead letters",
-            subscriptions::redrive,
-        ),
-        Endpoint::new(
-            M::GET,
-            "/api/v1/projections/{subscription}",
-            "List a reducer's subjects",
-            projections::subjects,
-        )
-        .query(&["after", "limit"]),
-        Endpoint::new(
-            M::GET,
-            "/api/v1/projections/{subscription}/{subject}",
-            "A subject's reducer state",
-            projections::get,
-        ),
+        Endpoint::new(M::GET, "/api/v1/streams/{stream}", "Inspect a stream", streams::info),
+        Endpoint::new(M::DELETE, "/api/v1/streams/{stream}", "Delete a stream", streams::delete),
+        Endpoint::new(M::POST, "/api/v1/streams/{stream}/events", "Publish one event or a batch", events::publish),
+        Endpoint::new(M::GET, "/api/v1/streams/{stream}/events", "Read a page of events", events::read).query(READ),
+        Endpoint::new(M::GET, "/api/v1/streams/{stream}/events/live", "Follow a stream live (server-sent events)", live::sse).query(&["from", "type"]).streaming(),
+        Endpoint::new(M::GET, "/api/v1/streams/{stream}/ws", "Follow a stream live (WebSocket)", live::ws).query(&["from", "type"]).streaming(),
+        Endpoint::new(M::GET, "/api/v1/streams/{stream}/events/{id}", "Get one event by id", events::get).query(&["source"]),
+        Endpoint::new(M::POST, "/api/v1/events", "Publish to the default stream", events::publish_default),
+        Endpoint::new(M::GET, "/api/v1/events", "Read the default stream", events::read_default).query(READ),
+        Endpoint::new(M::GET, "/api/v1/events/{id}", "Get one event of the default stream", events::get_default).query(&["source"]),
+        Endpoint::new(M::GET, "/api/v1/subscriptions", "List running subscriptions", subscriptions::list),
+        Endpoint::new(M::POST, "/api/v1/subscriptions", "Start a subscription", subscriptions::create),
+        Endpoint::new(M::GET, "/api/v1/subscriptions/{name}", "Inspect a subscription", subscriptions::info),
+        Endpoint::new(M::DELETE, "/api/v1/subscriptions/{name}", "Stop a subscription", subscriptions::delete),
+        Endpoint::new(M::GET, "/api/v1/subscriptions/{name}/dlq", "List dead letters", subscriptions::dead_letters).query(&["from", "limit"]),
+        Endpoint::new(M::POST, "/api/v1/subscriptions/{name}/dlq/redrive", "Redrive dead letters", subscriptions::redrive).answers(202),
+        Endpoint::new(M::GET, "/api/v1/projections/{subscription}", "List a reducer's subjects", projections::subjects).query(&["after", "limit"]),
+        Endpoint::new(M::GET, "/api/v1/projections/{subscription}/{subject}", "A subject's reducer state", projections::get),
     ]
 }
 
@@ -263,7 +164,9 @@ pub(super) fn build(endpoints: Vec<Endpoint>, config: &ApiConfig) -> Router<AppS
     public
         .merge(guarded)
         .merge(streaming)
-        .fallback(|| async { ApiError::not_found("no such route") })
+        .fallback(|| async {
+            ApiError::not_found("no such route; the routes are listed at /api/v1/openapi.json")
+        })
         .method_not_allowed_fallback(|| async { ApiError::method_not_allowed() })
         .layer(axum::middleware::map_response(super::error::as_problem))
         .layer(DefaultBodyLimit::max(config.max_body_bytes))
