@@ -1,6 +1,9 @@
 //! The `eddy.toml` configuration file.
 //!
 //! ```toml
+//! [api]
+//! tokens = [{ token = "a-long-random-secret", role = "admin" }]
+//!
 //! [[subscription]]
 //! name = "order-totals"
 //! plugin = "order-totals"
@@ -14,18 +17,51 @@ use std::path::{Path, PathBuf};
 
 use serde::Deserialize;
 
+use crate::api::Role;
 use crate::subscription::SubscriptionSpec;
 
 /// The whole configuration file.
 #[derive(Debug, Clone, Default, PartialEq)]
 pub struct EddyConfig {
+    /// The `[api]` table.
+    pub api: ApiSection,
     /// The subscriptions to run.
     pub subscriptions: Vec<SubscriptionSpec>,
+}
+
+/// The `[api]` table: who may call the HTTP API.
+#[derive(Debug, Clone, Default, PartialEq, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ApiSection {
+    /// Bearer tokens and their roles.
+    #[serde(default)]
+    pub tokens: Vec<TokenSpec>,
+}
+
+/// One API token.
+#[derive(Clone, PartialEq, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct TokenSpec {
+    /// The secret (at least 16 characters).
+    pub token: String,
+    /// `read` (GET only) or `admin` (everything).
+    pub role: Role,
+}
+
+impl std::fmt::Debug for TokenSpec {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        // Never print the secret.
+        f.debug_struct("TokenSpec")
+            .field("role", &self.role)
+            .finish_non_exhaustive()
+    }
 }
 
 #[derive(Deserialize)]
 #[serde(deny_unknown_fields)]
 struct RawConfig {
+    #[serde(default)]
+    api: Option<toml::Spanned<ApiSection>>,
     #[serde(default)]
     subscription: Vec<toml::Spanned<SubscriptionSpec>>,
 }
@@ -78,6 +114,23 @@ impl EddyConfig {
             message: e.to_string().trim_end().to_string(),
         })?;
         let line_of = |offset: usize| text[..offset.min(text.len())].matches('\n').count() + 1;
+        let api = match raw.api {
+            Some(spanned) => {
+                let line = line_of(spanned.span().start);
+                let api = spanned.into_inner();
+                for (i, spec) in api.tokens.iter().enumerate() {
+                    if let Err(weak) = crate::api::Auth::open().with_token(&spec.token, spec.role) {
+                        return Err(ConfigError::Invalid {
+                            path: path.to_path_buf(),
+                            line,
+                            message: format!("[api] tokens[{i}]: {weak}"),
+                        });
+                    }
+                }
+                api
+            }
+            None => ApiSection::default(),
+        };
         let mut names = HashSet::new();
         let mut subscriptions = Vec::with_capacity(raw.subscription.len());
         for spanned in raw.subscription {
@@ -97,7 +150,7 @@ impl EddyConfig {
             }
             subscriptions.push(spec);
         }
-        Ok(Self { subscriptions })
+        Ok(Self { api, subscriptions })
     }
 }
 
@@ -150,6 +203,26 @@ memory_mb = 64
         assert!(error.contains("eddy.toml"), "{error}");
         assert!(error.contains("btach"), "{error}");
         assert!(error.contains("line 5"), "{error}");
+    }
+
+    #[test]
+    fn api_tokens_parse_with_roles_and_weak_or_unknown_ones_are_refused() {
+        let config = parse(
+            "[api]\ntokens = [{ token = \"reader-0123456789\", role = \"read\" }, \
+             { token = \"admin-0123456789\", role = \"admin\" }]\n",
+        )
+        .unwrap();
+        assert_eq!(config.api.tokens.len(), 2);
+        assert_eq!(config.api.tokens[0].role, Role::Read);
+        assert!(!format!("{config:?}").contains("reader-0123456789"));
+        let weak = parse("\n[api]\ntokens = [{ token = \"short\", role = \"admin\" }]\n")
+            .unwrap_err()
+            .to_string();
+        assert!(weak.starts_with("eddy.toml:2: [api] tokens[0]"), "{weak}");
+        let role = parse("[api]\ntokens = [{ token = \"admin-0123456789\", role = \"root\" }]\n")
+            .unwrap_err()
+            .to_string();
+        assert!(role.contains("root"), "{role}");
     }
 
     #[test]

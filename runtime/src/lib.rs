@@ -20,14 +20,16 @@
 //!   (`eddy test`) and shadow replay (`--compare`).
 //! - [`config`] — the `eddy.toml` file.
 //! - [`replay`] — folding a file of events through a plugin (`eddy replay`).
-//! - [`api`] — the HTTP API (axum): publishing and reading events.
-//! - [`cli`] — the `eddy` command line (and a small client for the commands that talk to a
-//!   running Eddy: `state`, `record`, `replay --stream`).
+//! - [`api`] — the HTTP API (axum): events, live streams, subscriptions, health, auth.
+//! - [`metrics`] — counters, gauges and histograms, exposed at `/metrics`.
+//! - [`cli`] — the `eddy` command line (and a small HTTP client for the commands that talk
+//!   to a running Eddy).
 
 pub mod api;
 pub mod cli;
 pub mod config;
 pub mod event;
+pub mod metrics;
 pub mod plugin;
 pub mod replay;
 pub mod store;

@@ -235,6 +235,7 @@ async fn a_stale_expected_version_is_a_409_with_the_current_version() {
 async fn bad_requests_get_problem_bodies_naming_what_is_wrong() {
     let api = api_with(ApiConfig {
         max_body_bytes: 1024,
+        ..ApiConfig::default()
     })
     .await;
     let missing_type = json!({"specversion": "1.0", "id": "1", "source": "/shop"});

@@ -25,6 +25,18 @@ pub fn request(
     content_type: Option<&str>,
     body: &[u8],
 ) -> Answer {
+    request_with(addr, method, path, &[], content_type, body)
+}
+
+/// Like [`request`], with extra headers (such as `authorization`).
+pub fn request_with(
+    addr: SocketAddr,
+    method: &str,
+    path: &str,
+    headers: &[(&str, &str)],
+    content_type: Option<&str>,
+    body: &[u8],
+) -> Answer {
     let mut stream = TcpStream::connect(addr).expect("connect to eddy");
     stream
         .set_read_timeout(Some(Duration::from_secs(60)))
@@ -35,6 +47,9 @@ pub fn request(
     );
     if let Some(ct) = content_type {
         head += &format!("Content-Type: {ct}\r\n");
+    }
+    for (name, value) in headers {
+        head += &format!("{name}: {value}\r\n");
     }
     head += "\r\n";
     stream.write_all(head.as_bytes()).unwrap();

@@ -52,6 +52,26 @@ impl ApiError {
         )
     }
 
+    /// 401: no token, or not a valid one; send `Authorization: Bearer <token>`.
+    pub fn unauthorized(detail: impl Into<String>) -> Self {
+        Self::new(
+            StatusCode::UNAUTHORIZED,
+            "unauthorized",
+            "Unauthorized",
+            detail,
+        )
+    }
+
+    /// 403: the token is valid but may not do this (a read-only token on a write).
+    pub fn forbidden(detail: impl Into<String>) -> Self {
+        Self::new(StatusCode::FORBIDDEN, "forbidden", "Forbidden", detail)
+    }
+
+    /// 503: the service cannot answer now (not ready, or too slow); retry later.
+    pub fn unavailable(slug: &'static str, title: &'static str, detail: impl Into<String>) -> Self {
+        Self::new(StatusCode::SERVICE_UNAVAILABLE, slug, title, detail)
+    }
+
     /// 404: nothing at this address.
     pub fn not_found(detail: impl Into<String>) -> Self {
         Self::new(StatusCode::NOT_FOUND, "not-found", "Not found", detail)
@@ -107,7 +127,7 @@ impl ApiError {
         self.status
     }
 
-    fn with(mut self, name: &str, value: impl Into<serde_json::Value>) -> Self {
+    pub(super) fn with(mut self, name: &str, value: impl Into<serde_json::Value>) -> Self {
         self.extra.insert(name.to_string(), value.into());
         self
     }
@@ -172,6 +192,34 @@ impl From<StoreError> for ApiError {
     }
 }
 
+/// Turns an error answer that is not a problem document yet (an extractor's rejection, such
+/// as a bad query string or a missing WebSocket upgrade) into one, keeping its message, which
+/// axum words for the caller.
+pub(super) async fn as_problem(response: Response) -> Response {
+    let status = response.status();
+    let is_problem = response
+        .headers()
+        .get(header::CONTENT_TYPE)
+        .is_some_and(|v| v.as_bytes().starts_with(b"application/problem+json"));
+    if !(status.is_client_error() || status.is_server_error()) || is_problem {
+        return response;
+    }
+    let bytes = axum::body::to_bytes(response.into_body(), 4096)
+        .await
+        .unwrap_or_default();
+    let text = String::from_utf8_lossy(&bytes).trim().to_string();
+    let detail = if text.is_empty() || status.is_server_error() {
+        status
+            .canonical_reason()
+            .unwrap_or("the request failed")
+            .to_string()
+    } else {
+        text
+    };
+    let title = status.canonical_reason().unwrap_or("Error");
+    ApiError::new(status, "http", title, detail).into_response()
+}
+
 /// The problem document, members in the order RFC 9457 lists them.
 #[derive(serde::Serialize)]
 struct Problem {
@@ -186,6 +234,7 @@ struct Problem {
 
 impl IntoResponse for ApiError {
     fn into_response(self) -> Response {
+        let status = self.status;
         let problem = Problem {
             ty: format!("urn:eddy:problem:{}", self.slug),
             title: self.title,
@@ -198,6 +247,11 @@ impl IntoResponse for ApiError {
             header::CONTENT_TYPE,
             HeaderValue::from_static("application/problem+json"),
         );
+        if status == StatusCode::UNAUTHORIZED {
+            response
+                .headers_mut()
+                .insert(header::WWW_AUTHENTICATE, HeaderValue::from_static("Bearer"));
+        }
         response
     }
 }

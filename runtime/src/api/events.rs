@@ -113,6 +113,7 @@ async fn publish_to(
         })
         .transpose()?;
     let events = ingest::events_from_request(&headers, body)?;
+    let types: Vec<String> = events.iter().map(|e| e.ty.clone()).collect();
     let results = state
         .store
         .append(
@@ -123,6 +124,15 @@ async fn publish_to(
             },
         )
         .await?;
+    let mut published = std::collections::BTreeMap::<&str, u64>::new();
+    for (ty, result) in types.iter().zip(&results) {
+        if !result.duplicate {
+            *published.entry(ty).or_default() += 1;
+        }
+    }
+    for (ty, n) in published {
+        crate::metrics::events_published(stream, ty, n);
+    }
     Ok((StatusCode::CREATED, Json(Published { results })))
 }
 

@@ -1,30 +1,48 @@
 //! The HTTP API (axum): one resource per file.
 //!
+//! - [`routes`] — the table of every endpoint; the router, the auth test and the OpenAPI
+//!   document are all built from it, so a new route is one line there.
+//! - [`health`] — `/healthz` (alive) and `/readyz` (store reachable, subscriptions running).
+//! - [`auth`] — bearer tokens with read or admin roles.
+//! - [`metrics`] — `/metrics` in the Prometheus text format.
 //! - [`events`] — publish (structured, batch and binary mode) and read events.
+//! - [`live`] — follow a stream live: server-sent events and WebSocket.
 //! - [`streams`] — list, inspect and delete streams.
 //! - [`subscriptions`] — run, inspect and stop subscriptions; dead letters and redrive.
 //! - [`projections`] — reducer state per subject.
 //! - [`ingest`] — the three CloudEvents content modes of a publish request.
+//! - [`limits`] — request timeouts.
+//! - [`openapi`] — the OpenAPI 3.1 document, generated from the route table.
 //! - [`error`] — [`ApiError`]: every error answer is an `application/problem+json` document.
 //! - [`server`] — serving with graceful, time-bounded shutdown.
 //!
-//! The routes are listed in `docs/STORAGE.md`.
+//! The routes are listed in `docs/STORAGE.md` and the README.
 
+pub mod auth;
 mod error;
 pub mod events;
+pub mod health;
 mod ingest;
+mod limits;
+pub mod live;
+pub mod metrics;
+pub mod openapi;
 pub mod projections;
+pub mod routes;
 pub mod server;
 pub mod streams;
 pub mod subscriptions;
 
 use std::sync::Arc;
+use std::sync::atomic::AtomicBool;
+use std::time::Duration;
 
 use axum::Router;
-use axum::extract::DefaultBodyLimit;
-use axum::routing::get;
 
+pub use auth::{Auth, Role};
 pub use error::ApiError;
+pub use live::{Closing, LiveLimits};
+pub use routes::{Access, Endpoint, endpoints};
 pub use server::{serve, serve_app, shutdown_signal};
 
 use crate::plugin::{EngineOptions, PluginEngine};
@@ -35,18 +53,35 @@ use crate::subscription::SubscriptionHost;
 pub const DEFAULT_STREAM: &str = "events";
 /// The default limit on request bodies: 16 MiB.
 pub const DEFAULT_MAX_BODY_BYTES: usize = 16 * 1024 * 1024;
+/// The default bound on handling one request (live streams are exempt).
+pub const DEFAULT_REQUEST_TIMEOUT: Duration = Duration::from_secs(30);
 
 /// Settings of the API.
 #[derive(Debug, Clone)]
 pub struct ApiConfig {
     /// Bodies larger than this are refused with 413.
     pub max_body_bytes: usize,
+    /// Requests that take longer are answered with 503 (live streams are exempt).
+    pub request_timeout: Duration,
+    /// Who may call what; [`Auth::open`] lets everyone do everything.
+    pub auth: Auth,
+    /// `/readyz` answers 503 until this is true; `None` means ready from the start.
+    pub started: Option<Arc<AtomicBool>>,
+    /// Bounds on each live (SSE or WebSocket) client.
+    pub live: LiveLimits,
+    /// Closing this ends every live stream (`serve` does on shutdown).
+    pub closing: Closing,
 }
 
 impl Default for ApiConfig {
     fn default() -> Self {
         Self {
             max_body_bytes: DEFAULT_MAX_BODY_BYTES,
+            request_timeout: DEFAULT_REQUEST_TIMEOUT,
+            auth: Auth::open(),
+            started: None,
+            live: LiveLimits::default(),
+            closing: Closing::default(),
         }
     }
 }
@@ -57,6 +92,9 @@ pub struct AppState {
     store: Arc<dyn EventStore>,
     subscriptions: Arc<SubscriptionHost>,
     max_body_bytes: usize,
+    started: Option<Arc<AtomicBool>>,
+    live: LiveLimits,
+    closing: Closing,
 }
 
 /// The API's router over a store, with no subscriptions running yet (plugins are looked up
@@ -74,55 +112,9 @@ pub fn router_with(subscriptions: Arc<SubscriptionHost>, config: ApiConfig) -> R
         store: subscriptions.store().clone(),
         subscriptions,
         max_body_bytes: config.max_body_bytes,
+        started: config.started.clone(),
+        live: config.live,
+        closing: config.closing.clone(),
     };
-    Router::new()
-        .route("/api/v1/streams", get(streams::list))
-        .route(
-            "/api/v1/streams/{stream}",
-            get(streams::info).delete(streams::delete),
-        )
-        .route(
-            "/api/v1/streams/{stream}/events",
-            get(events::read).post(events::publish),
-        )
-        .route("/api/v1/streams/{stream}/events/{id}", get(events::get))
-        .route(
-            "/api/v1/events",
-            get(events::read_default).post(events::publish_default),
-        )
-        .route("/api/v1/events/{id}", get(events::get_default))
-        .route(
-            "/api/v1/subscriptions",
-            get(subscriptions::list).post(subscriptions::create),
-        )
-        .route(
-            "/api/v1/subscriptions/{name}",
-            get(subscriptions::info).delete(subscriptions::delete),
-        )
-        .route(
-            "/api/v1/subscriptions/{name}/dlq",
-            get(subscriptions::dead_letters),
-        )
-        .route(
-            "/api/v1/subscriptions/{name}/dlq/redrive",
-            axum::routing::post(subscriptions::redrive),
-        )
-        .route(
-            "/api/v1/subscriptions/{name}/shadow",
-            get(subscriptions::shadow_report)
-                .post(subscriptions::start_shadow)
-                .delete(subscriptions::stop_shadow),
-        )
-        .route(
-            "/api/v1/projections/{subscription}",
-            get(projections::subjects),
-        )
-        .route(
-            "/api/v1/projections/{subscription}/{subject}",
-            get(projections::get),
-        )
-        .fallback(|| async { ApiError::not_found("no such route") })
-        .method_not_allowed_fallback(|| async { ApiError::method_not_allowed() })
-        .layer(DefaultBodyLimit::max(config.max_body_bytes))
-        .with_state(state)
+    routes::build(endpoints(), &config).with_state(state)
 }

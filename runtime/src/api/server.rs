@@ -21,10 +21,17 @@ pub async fn serve(
     config: ApiConfig,
     shutdown: impl Future<Output = ()> + Send + 'static,
 ) -> std::io::Result<()> {
+    let closing = config.closing.clone();
+    let shutdown = async move {
+        shutdown.await;
+        closing.close();
+    };
     serve_app(listener, router(store, config), shutdown).await
 }
 
-/// Like [`serve`], for a router built by the caller (e.g. with running subscriptions).
+/// Like [`serve`], for a router built by the caller (e.g. with running subscriptions); the
+/// caller's `shutdown` should also close the router's [`super::Closing`], or live streams hold
+/// the shutdown up until the grace period ends.
 pub async fn serve_app(
     listener: TcpListener,
     app: axum::Router,

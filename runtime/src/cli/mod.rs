@@ -5,11 +5,17 @@ use std::process::ExitCode;
 use clap::{Parser, Subcommand};
 
 pub mod client;
+mod dlq;
 mod plugin;
+mod plugins;
+mod publish;
 mod record;
 mod replay;
 mod serve;
 mod state;
+mod streams;
+mod subscriptions;
+mod tail;
 mod test;
 
 /// Eddy: a WebAssembly-extensible event processing runtime.
@@ -34,6 +40,18 @@ enum Command {
     State(state::StateArgs),
     /// Record a stream's history from a running Eddy as a golden-state test case.
     Record(record::RecordArgs),
+    /// Publish an event (from flags) or a JSON Lines file of events to a server.
+    Publish(publish::PublishArgs),
+    /// Follow a stream live; reconnects without missing an event.
+    Tail(tail::TailArgs),
+    /// List a server's streams.
+    Streams(streams::StreamsArgs),
+    /// List a server's running subscriptions.
+    Subscriptions(subscriptions::SubscriptionsArgs),
+    /// List a server's plugins.
+    Plugins(plugins::PluginsArgs),
+    /// List a subscription's dead letters, or redrive them.
+    Dlq(dlq::DlqArgs),
 }
 
 /// Runs the command line and returns the process exit code.
@@ -47,6 +65,12 @@ pub fn main() -> ExitCode {
         Command::Plugin(args) => plugin::run(args),
         Command::State(args) => state::run(args),
         Command::Record(args) => record::run(args),
+        Command::Publish(args) => publish::run(args),
+        Command::Tail(args) => tail::run(args),
+        Command::Streams(args) => streams::run(args),
+        Command::Subscriptions(args) => subscriptions::run(args),
+        Command::Plugins(args) => plugins::run(args),
+        Command::Dlq(args) => dlq::run(args),
     };
     match outcome {
         Ok(code) => code,

@@ -51,7 +51,7 @@ pub fn run(args: RecordArgs) -> anyhow::Result<ExitCode> {
             args.folder.display()
         );
     }
-    let client = Client::new(&args.url.url)?;
+    let client = Client::for_url(&args.url);
     let events = client.events(&args.stream, args.subject.as_deref(), args.from, args.to)?;
     if events.is_empty() {
         bail!("no events to record in stream `{}`", args.stream);

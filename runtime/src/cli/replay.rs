@@ -139,7 +139,7 @@ fn options_of(args: &ReplayArgs) -> ReplayOptions {
 /// `<stream>@<position>` in messages.
 fn stream_events(args: &ReplayArgs) -> anyhow::Result<Vec<SourcedEvent>> {
     let stream = args.stream.as_deref().unwrap_or_default();
-    let client = Client::new(&args.url.url)?;
+    let client = Client::for_url(&args.url);
     Ok(client
         .events(stream, None, None, None)?
         .into_iter()

@@ -23,7 +23,7 @@ pub struct StateArgs {
 /// Runs `eddy state`: prints the API's answer (`state`, `position`, `plugin`, `events`, and
 /// with `--at` also `from_snapshot` and `replayed`) as indented JSON.
 pub fn run(args: StateArgs) -> anyhow::Result<ExitCode> {
-    let client = Client::new(&args.url.url)?;
+    let client = Client::for_url(&args.url);
     let mut path = format!(
         "/api/v1/projections/{}/{}",
         encode(&args.subscription),

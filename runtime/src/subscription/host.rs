@@ -290,6 +290,18 @@ impl SubscriptionHost {
         while set.join_next().await.is_some() {}
     }
 
+    /// Subscriptions some of whose workers have ended although nobody stopped them (a
+    /// worker ends early only on a failure it cannot recover from).
+    pub async fn stalled(&self) -> Vec<String> {
+        self.running
+            .lock()
+            .await
+            .iter()
+            .filter(|(_, r)| r.tasks.iter().any(JoinHandle::is_finished))
+            .map(|(name, _)| name.clone())
+            .collect()
+    }
+
     /// Every running subscription.
     pub async fn list(&self) -> Vec<SubscriptionInfo> {
         let names: Vec<String> = self.running.lock().await.keys().cloned().collect();

@@ -15,6 +15,7 @@ use super::dead_letter::dead_letter_event;
 use super::stats::Stats;
 use super::{RetryPolicy, SubscriptionSpec};
 use crate::event::{CloudEvent, Position};
+use crate::metrics;
 use crate::plugin::{BatchFailure, CallError, Emitted, EventBatch, PluginInstance};
 use crate::store::{SavedState, StoredEvent};
 
@@ -77,6 +78,7 @@ impl Pipeline {
 
     /// Handler subscriptions: for each input, the events it emits (or its dead letter).
     pub(crate) fn handle(&mut self, inputs: &[Input]) -> Result<Vec<Fate<Vec<Emitted>>>, Aborted> {
+        let started = std::time::Instant::now();
         let mut fates: Vec<Fate<Vec<Emitted>>> =
             inputs.iter().map(|_| Fate::Done(Vec::new())).collect();
         let selected = self.select(inputs, &mut fates)?;
@@ -110,7 +112,7 @@ impl Pipeline {
                 }
             }
         }
-        self.count(&fates);
+        self.count(&fates, started);
         Ok(fates)
     }
 
@@ -121,6 +123,7 @@ impl Pipeline {
         inputs: &[Input],
         states: &mut HashMap<String, SavedState>,
     ) -> Result<(Vec<Fate<()>>, Vec<String>), Aborted> {
+        let started = std::time::Instant::now();
         let mut fates: Vec<Fate<()>> = inputs.iter().map(|_| Fate::Done(())).collect();
         let selected = self.select(inputs, &mut fates)?;
         // Group per subject, keeping each subject's order.
@@ -205,7 +208,7 @@ impl Pipeline {
                 changed.push(subject);
             }
         }
-        self.count(&fates);
+        self.count(&fates, started);
         Ok((fates, changed))
     }
 
@@ -282,6 +285,7 @@ impl Pipeline {
         let mut attempts = 1;
         loop {
             self.stats.failed(&error.to_string());
+            self.record_failure(&error);
             if !error.is_retryable() || !policy.may_retry(attempts) {
                 return Ok(self.give_up(input, &error, attempts));
             }
@@ -304,6 +308,7 @@ impl Pipeline {
             "dead-lettering the event: {error}"
         );
         self.stats.dead_lettered();
+        metrics::event_dead_lettered(&self.spec.name, &self.spec.plugin);
         Fate::DeadLettered(Box::new(dead_letter_event(
             &input.stored.event,
             &input.stream,
@@ -337,9 +342,26 @@ impl Pipeline {
         (self.jitter % 1000) as f64 / 1000.0
     }
 
-    fn count<T>(&self, fates: &[Fate<T>]) {
+    fn count<T>(&self, fates: &[Fate<T>], started: std::time::Instant) {
         let done = fates.iter().filter(|f| matches!(f, Fate::Done(_))).count();
         self.stats.processed(done as u64);
+        metrics::events_processed(&self.spec.name, &self.spec.plugin, done as u64);
+        metrics::batch_processed(&self.spec.name, &self.spec.plugin, started.elapsed());
+    }
+
+    fn record_failure(&self, error: &CallError) {
+        let (reason, plugin) = match error {
+            CallError::Retry { plugin, .. } => ("retry", plugin),
+            CallError::Reject { plugin, .. } => ("reject", plugin),
+            CallError::OutOfFuel { plugin, .. } => ("fuel", plugin),
+            CallError::OutOfMemory { plugin, .. } => ("memory", plugin),
+            CallError::Trap { plugin, .. } => ("trap", plugin),
+            CallError::BadOutput { plugin, .. } => ("bad-output", plugin),
+        };
+        metrics::event_failed(&self.spec.name, &self.spec.plugin, reason);
+        if matches!(reason, "fuel" | "memory" | "trap") {
+            metrics::plugin_trapped(plugin, reason);
+        }
     }
 }
 

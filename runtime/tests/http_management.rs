@@ -1,0 +1,755 @@
+//! The management side of the HTTP API: health probes, auth, metrics, live streams, limits,
+//! and request parsers that never fail on hostile input.
+//!
+//! Run with `cargo test -p eddy --test http_management`.
+
+mod support;
+
+use std::sync::Arc;
+use std::sync::atomic::AtomicBool;
+use std::time::Duration;
+
+use axum::Router;
+use axum::body::Body;
+use axum::http::{Request, Response, StatusCode};
+use http_body_util::BodyExt;
+use serde_json::{Value, json};
+use tower::ServiceExt;
+
+use eddy::api::{Access, ApiConfig, Auth, LiveLimits, Role, endpoints, router};
+use eddy::store::EventStore;
+use support::Target;
+
+const READER: &str = "reader-token-0123456789";
+const ADMIN: &str = "admin-token-0123456789";
+
+struct Api {
+    app: Router,
+    _target: Target,
+    _store: Arc<dyn EventStore>,
+}
+
+async fn api_with(config: ApiConfig) -> Api {
+    let target = Target::embedded();
+    let store = target.open().await;
+    Api {
+        app: router(store.clone(), config),
+        _target: target,
+        _store: store,
+    }
+}
+
+fn request(
+    method: &str,
+    uri: &str,
+    headers: &[(&str, &str)],
+    body: impl Into<Body>,
+) -> Request<Body> {
+    let mut request = Request::builder().method(method).uri(uri);
+    for (name, value) in headers {
+        request = request.header(*name, *value);
+    }
+    request.body(body.into()).unwrap()
+}
+
+impl Api {
+    async fn send(&self, request: Request<Body>) -> Response<Body> {
+        self.app.clone().oneshot(request).await.unwrap()
+    }
+
+    async fn call(
+        &self,
+        method: &str,
+        uri: &str,
+        headers: &[(&str, &str)],
+        body: impl Into<Body>,
+    ) -> (StatusCode, String, String) {
+        let response = self.send(request(method, uri, headers, body)).await;
+        let status = response.status();
+        let content_type = response
+            .headers()
+            .get("content-type")
+            .map(|v| v.to_str().unwrap().to_string())
+            .unwrap_or_default();
+        let bytes = response.into_body().collect().await.unwrap().to_bytes();
+        (
+            status,
+            content_type,
+            String::from_utf8_lossy(&bytes).into_owned(),
+        )
+    }
+
+    async fn publish(&self, stream: &str, event: Value, token: Option<&str>) -> StatusCode {
+        let bearer = token.map(|t| format!("Bearer {t}"));
+        let mut headers = vec![("content-type", "application/cloudevents+json")];
+        if let Some(bearer) = &bearer {
+            headers.push(("authorization", bearer));
+        }
+        let uri = format!("/api/v1/streams/{stream}/events");
+        self.call("POST", &uri, &headers, event.to_string()).await.0
+    }
+}
+
+fn ce(id: &str, ty: &str) -> Value {
+    json!({"specversion": "1.0", "id": id, "source": "/shop", "type": ty, "subject": "o-1", "data": {"n": id}})
+}
+
+fn secured() -> ApiConfig {
+    ApiConfig {
+        auth: Auth::open()
+            .with_token(READER, Role::Read)
+            .unwrap()
+            .with_token(ADMIN, Role::Admin)
+            .unwrap(),
+        ..ApiConfig::default()
+    }
+}
+
+#[tokio::test]
+async fn healthz_is_always_up_and_readyz_waits_for_start_up_and_the_store() {
+    let started = Arc::new(AtomicBool::new(false));
+    let api = api_with(ApiConfig {
+        started: Some(started.clone()),
+        ..secured()
+    })
+    .await;
+    let (status, _, body) = api.call("GET", "/healthz", &[], "").await;
+    assert_eq!(
+        (status, body.as_str()),
+        (StatusCode::OK, r#"{"status":"ok"}"#)
+    );
+
+    let (status, content_type, body) = api.call("GET", "/readyz", &[], "").await;
+    assert_eq!(status, StatusCode::SERVICE_UNAVAILABLE);
+    assert_eq!(content_type, "application/problem+json");
+    let problem: Value = serde_json::from_str(&body).unwrap();
+    assert_eq!(problem["check"], "startup", "{body}");
+
+    started.store(true, std::sync::atomic::Ordering::Release);
+    let (status, _, body) = api.call("GET", "/readyz", &[], "").await;
+    assert_eq!(
+        (status, body.as_str()),
+        (StatusCode::OK, r#"{"status":"ready"}"#)
+    );
+}
+
+/// A concrete URI for an endpoint's path: every `{parameter}` becomes `x`.
+fn concrete(path: &str) -> String {
+    path.split('/')
+        .map(|segment| {
+            if segment.starts_with('{') {
+                "x"
+            } else {
+                segment
+            }
+        })
+        .collect::<Vec<_>>()
+        .join("/")
+}
+
+#[tokio::test]
+async fn every_route_needs_the_right_token_except_health_and_metrics() {
+    let api = api_with(secured()).await;
+    let wrong = "Bearer not-a-token-0123456789".to_string();
+    let reader = format!("Bearer {READER}");
+    let admin = format!("Bearer {ADMIN}");
+    let all = endpoints();
+    assert!(all.len() >= 20, "the table lists every route");
+    for endpoint in &all {
+        let method = endpoint.method.as_str();
+        let uri = concrete(endpoint.path);
+        let what = format!("{method} {uri}");
+        let mut statuses = Vec::new();
+        for auth in [None, Some(&wrong), Some(&reader), Some(&admin)] {
+            let headers: Vec<(&str, &str)> = auth
+                .map(|a| ("authorization", a.as_str()))
+                .into_iter()
+                .collect();
+            // Live routes answer with an endless body: look at the status only.
+            statuses.push(
+                api.send(request(method, &uri, &headers, "{}"))
+                    .await
+                    .status(),
+            );
+        }
+        let [none, bad, read, full] = statuses[..] else {
+            unreachable!()
+        };
+        let denied = [StatusCode::UNAUTHORIZED, StatusCode::FORBIDDEN];
+        match endpoint.access() {
+            Access::Public => {
+                for s in [none, bad, read, full] {
+                    assert!(!denied.contains(&s), "{what}: {s}");
+                }
+            }
+            Access::Read => {
+                assert_eq!(none, StatusCode::UNAUTHORIZED, "{what}");
+                assert_eq!(bad, StatusCode::UNAUTHORIZED, "{what}");
+                assert!(!denied.contains(&read), "{what}: {read}");
+                assert!(!denied.contains(&full), "{what}: {full}");
+            }
+            Access::Admin => {
+                assert_eq!(none, StatusCode::UNAUTHORIZED, "{what}");
+                assert_eq!(bad, StatusCode::UNAUTHORIZED, "{what}");
+                assert_eq!(read, StatusCode::FORBIDDEN, "{what}");
+                assert!(!denied.contains(&full), "{what}: {full}");
+            }
+        }
+    }
+    let (status, content_type, body) = api.call("GET", "/api/v1/streams", &[], "").await;
+    assert_eq!(status, StatusCode::UNAUTHORIZED);
+    assert_eq!(content_type, "application/problem+json");
+    assert!(body.contains("Authorization: Bearer"), "{body}");
+    assert!(!body.contains(READER) && !body.contains(ADMIN));
+}
+
+#[tokio::test]
+async fn without_tokens_the_api_is_open() {
+    let api = api_with(ApiConfig::default()).await;
+    assert_eq!(
+        api.publish("open", ce("1", "a.b"), None).await,
+        StatusCode::CREATED
+    );
+    assert_eq!(
+        api.call("GET", "/api/v1/streams", &[], "").await.0,
+        StatusCode::OK
+    );
+}
+
+/// Checks the Prometheus text exposition format line by line; returns the samples.
+fn parse_prometheus(text: &str) -> Vec<(String, f64)> {
+    let mut samples = Vec::new();
+    let mut typed = std::collections::HashMap::new();
+    for line in text.lines() {
+        if let Some(rest) = line.strip_prefix("# ") {
+            let mut parts = rest.splitn(3, ' ');
+            let keyword = parts.next().unwrap();
+            let name = parts.next().expect("a metric name after # HELP/# TYPE");
+            assert!(matches!(keyword, "HELP" | "TYPE"), "{line}");
+            if keyword == "TYPE" {
+                let kind = parts.next().unwrap();
+                assert!(
+                    ["counter", "gauge", "histogram", "summary", "untyped"].contains(&kind),
+                    "{line}"
+                );
+                assert!(
+                    typed.insert(name.to_string(), kind.to_string()).is_none(),
+                    "TYPE twice: {line}"
+                );
+            }
+            continue;
+        }
+        assert!(!line.is_empty(), "no blank lines");
+        let (series, value) = line.rsplit_once(' ').expect("`series value`");
+        let value: f64 = match value {
+            "+Inf" => f64::INFINITY,
+            "-Inf" => f64::NEG_INFINITY,
+            v => v.parse().unwrap_or_else(|_| panic!("a number: {line}")),
+        };
+        let name = series.split('{').next().unwrap();
+        assert!(
+            !name.is_empty()
+                && name
+                    .chars()
+                    .all(|c| c.is_ascii_alphanumeric() || c == '_' || c == ':'),
+            "metric name: {line}"
+        );
+        let family = ["_bucket", "_sum", "_count"]
+            .iter()
+            .find_map(|s| {
+                name.strip_suffix(s)
+                    .filter(|f| typed.get(*f).is_some_and(|k| k == "histogram"))
+            })
+            .unwrap_or(name);
+        assert!(
+            typed.contains_key(family),
+            "sample before its # TYPE: {line}"
+        );
+        if let Some(labels) = series.strip_prefix(name)
+            && !labels.is_empty()
+        {
+            let inner = labels
+                .strip_prefix('{')
+                .and_then(|l| l.strip_suffix('}'))
+                .expect("{labels}");
+            // name="value" pairs, values with \\, \" and \n escapes only.
+            let mut rest = inner;
+            while !rest.is_empty() {
+                let (key, after) = rest.split_once("=\"").expect("label=\"value\"");
+                assert!(
+                    key.chars().all(|c| c.is_ascii_alphanumeric() || c == '_'),
+                    "{line}"
+                );
+                let mut chars = after.char_indices();
+                let end = loop {
+                    match chars.next().expect("a closing quote") {
+                        (_, '\\') => assert!(
+                            matches!(chars.next(), Some((_, '\\' | '"' | 'n'))),
+                            "{line}"
+                        ),
+                        (i, '"') => break i,
+                        _ => {}
+                    }
+                };
+                rest = after[end + 1..]
+                    .strip_prefix(',')
+                    .unwrap_or(&after[end + 1..]);
+            }
+        }
+        samples.push((series.to_string(), value));
+    }
+    samples
+}
+
+fn sample(samples: &[(String, f64)], series: &str) -> f64 {
+    samples
+        .iter()
+        .find(|(s, _)| s == series)
+        .map_or(0.0, |(_, v)| *v)
+}
+
+#[tokio::test]
+async fn metrics_are_prometheus_text_and_count_published_events() {
+    let api = api_with(secured()).await;
+    let series = r#"eddy_events_published_total{stream="metered",type="order.created"}"#;
+    let before = parse_prometheus(&api.call("GET", "/metrics", &[], "").await.2);
+    assert_eq!(
+        api.publish("metered", ce("1", "order.created"), Some(ADMIN))
+            .await,
+        StatusCode::CREATED
+    );
+    assert_eq!(
+        api.publish("metered", ce("2", "order.created"), Some(ADMIN))
+            .await,
+        StatusCode::CREATED
+    );
+    // A duplicate is not a new event.
+    assert_eq!(
+        api.publish("metered", ce("2", "order.created"), Some(ADMIN))
+            .await,
+        StatusCode::CREATED
+    );
+    let (status, content_type, text) = api.call("GET", "/metrics", &[], "").await;
+    assert_eq!(status, StatusCode::OK);
+    assert!(
+        content_type.starts_with("text/plain; version=0.0.4"),
+        "{content_type}"
+    );
+    let after = parse_prometheus(&text);
+    assert_eq!(
+        sample(&after, series) - sample(&before, series),
+        2.0,
+        "{text}"
+    );
+}
+
+/// Reads server-sent events from a body until `want` events (or the end) arrive: `(event
+/// name, id, data)` each.
+async fn read_sse(body: &mut Body, want: usize) -> Vec<(String, String, String)> {
+    let mut buffer = String::new();
+    let mut events = Vec::new();
+    while events.len() < want {
+        let frame = tokio::time::timeout(Duration::from_secs(10), body.frame())
+            .await
+            .expect("an event within 10 s");
+        let Some(frame) = frame else { break };
+        let Ok(data) = frame.unwrap().into_data() else {
+            continue;
+        };
+        buffer.push_str(std::str::from_utf8(&data).unwrap());
+        while let Some((block, rest)) = buffer.split_once("\n\n") {
+            let (mut name, mut id, mut data) =
+                ("message".to_string(), String::new(), String::new());
+            for line in block.lines() {
+                if let Some(v) = line.strip_prefix("event:") {
+                    name = v.trim().to_string();
+                } else if let Some(v) = line.strip_prefix("id:") {
+                    id = v.trim().to_string();
+                } else if let Some(v) = line.strip_prefix("data:") {
+                    data.push_str(v.trim());
+                }
+            }
+            // Keep-alive comments carry no data.
+            if !data.is_empty() {
+                events.push((name, id, data));
+            }
+            buffer = rest.to_string();
+        }
+    }
+    events
+}
+
+fn event_id(data: &str) -> String {
+    let value: Value = serde_json::from_str(data).unwrap();
+    value["event"]["id"].as_str().unwrap().to_string()
+}
+
+#[tokio::test]
+async fn a_live_client_gets_new_events_and_resumes_after_last_event_id() {
+    let api = api_with(secured()).await;
+    let bearer = format!("Bearer {READER}");
+    api.publish("live", ce("old", "order.created"), Some(ADMIN))
+        .await;
+    let response = api
+        .send(request(
+            "GET",
+            "/api/v1/streams/live/events/live?type=order.*",
+            &[("authorization", &bearer)],
+            "",
+        ))
+        .await;
+    assert_eq!(response.status(), StatusCode::OK);
+    assert_eq!(response.headers()["content-type"], "text/event-stream");
+    let mut body = response.into_body();
+    api.publish("live", ce("1", "order.created"), Some(ADMIN))
+        .await;
+    api.publish("live", ce("skipped", "invoice.sent"), Some(ADMIN))
+        .await;
+    api.publish("live", ce("2", "order.paid"), Some(ADMIN))
+        .await;
+    let got = read_sse(&mut body, 2).await;
+    let ids: Vec<_> = got.iter().map(|(_, _, data)| event_id(data)).collect();
+    assert_eq!(ids, ["1", "2"], "only new events of the wanted types");
+    let last_seen = got[0].1.clone();
+    drop(body);
+
+    // The client drops after the first event; events go on meanwhile.
+    api.publish("live", ce("3", "order.shipped"), Some(ADMIN))
+        .await;
+    let response = api
+        .send(request(
+            "GET",
+            "/api/v1/streams/live/events/live?type=order.*",
+            &[("authorization", &bearer), ("last-event-id", &last_seen)],
+            "",
+        ))
+        .await;
+    let mut body = response.into_body();
+    let got = read_sse(&mut body, 2).await;
+    let ids: Vec<_> = got.iter().map(|(_, _, data)| event_id(data)).collect();
+    assert_eq!(ids, ["2", "3"], "resumes right after the last event seen");
+
+    let (status, content_type, _) = api
+        .call(
+            "GET",
+            "/api/v1/streams/live/events/live",
+            &[("authorization", &bearer), ("last-event-id", "nope")],
+            "",
+        )
+        .await;
+    assert_eq!(
+        (status, content_type.as_str()),
+        (StatusCode::BAD_REQUEST, "application/problem+json")
+    );
+}
+
+#[tokio::test]
+async fn a_client_that_stops_reading_is_ended_with_a_final_message() {
+    let api = api_with(ApiConfig {
+        live: LiveLimits {
+            buffer: 2,
+            stall_timeout: Duration::from_millis(200),
+        },
+        ..ApiConfig::default()
+    })
+    .await;
+    for i in 0..10 {
+        api.publish("busy", ce(&i.to_string(), "t"), None).await;
+    }
+    let response = api
+        .send(request(
+            "GET",
+            "/api/v1/streams/busy/events/live?from=0",
+            &[],
+            "",
+        ))
+        .await;
+    let mut body = response.into_body();
+    // Not reading: the buffer fills, and the server gives up on this client.
+    tokio::time::sleep(Duration::from_millis(600)).await;
+    let got = read_sse(&mut body, 100).await;
+    let names: Vec<_> = got.iter().map(|(name, _, _)| name.as_str()).collect();
+    assert_eq!(names, ["message", "message", "end"], "{got:?}");
+    assert!(got[2].2.contains("slow-client"), "{}", got[2].2);
+    // Another client is not affected.
+    let response = api
+        .send(request(
+            "GET",
+            "/api/v1/streams/busy/events/live?from=0",
+            &[],
+            "",
+        ))
+        .await;
+    let mut body = response.into_body();
+    let got = read_sse(&mut body, 10).await;
+    assert_eq!(got.len(), 10);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_websocket_client_gets_events_and_the_server_shuts_down_cleanly() {
+    use futures_util::StreamExt;
+    use tokio_tungstenite::tungstenite::Message;
+    let target = Target::embedded();
+    let store = target.open().await;
+    let config = ApiConfig::default();
+    let closing = config.closing.clone();
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let address = listener.local_addr().unwrap();
+    let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
+    let server = tokio::spawn(eddy::api::serve(listener, store.clone(), config, async {
+        let _ = stopped.await;
+    }));
+    let app = router(store, ApiConfig::default());
+    let publish = |id: &'static str| {
+        let app = app.clone();
+        async move {
+            let response = app
+                .oneshot(request(
+                    "POST",
+                    "/api/v1/streams/ws/events",
+                    &[("content-type", "application/json")],
+                    ce(id, "t").to_string(),
+                ))
+                .await
+                .unwrap();
+            assert_eq!(response.status(), StatusCode::CREATED);
+        }
+    };
+    publish("1").await;
+    let (mut socket, _) =
+        tokio_tungstenite::connect_async(format!("ws://{address}/api/v1/streams/ws/ws?from=0"))
+            .await
+            .unwrap();
+    publish("2").await;
+    let mut ids = Vec::new();
+    while ids.len() < 2 {
+        let message = tokio::time::timeout(Duration::from_secs(10), socket.next())
+            .await
+            .unwrap()
+            .unwrap()
+            .unwrap();
+        if let Message::Text(text) = message {
+            ids.push(event_id(&text));
+        }
+    }
+    assert_eq!(ids, ["1", "2"]);
+
+    // Shutting down ends the live connection with a final message instead of waiting on it.
+    stop.send(()).unwrap();
+    let mut last = String::new();
+    while let Some(Ok(message)) = tokio::time::timeout(Duration::from_secs(10), socket.next())
+        .await
+        .unwrap()
+    {
+        if let Message::Text(text) = message {
+            last = text.to_string();
+        }
+    }
+    assert!(last.contains("shutdown"), "{last}");
+    tokio::time::timeout(Duration::from_secs(10), server)
+        .await
+        .unwrap()
+        .unwrap()
+        .unwrap();
+    drop(closing);
+}
+
+#[tokio::test]
+async fn every_error_is_a_problem_document() {
+    let api = api_with(ApiConfig {
+        max_body_bytes: 64,
+        ..ApiConfig::default()
+    })
+    .await;
+    let cases = [
+        ("GET", "/api/v1/subscriptions/x/dlq?limit=many", ""),
+        ("POST", "/api/v1/subscriptions", "{ not json"),
+        ("POST", "/api/v1/subscriptions", &"x".repeat(100)),
+        ("GET", "/api/v1/streams/x/ws", ""),
+        ("GET", "/nowhere", ""),
+        ("PATCH", "/api/v1/streams", ""),
+    ];
+    for (method, uri, body) in cases {
+        let (status, content_type, text) = api.call(method, uri, &[], body.to_string()).await;
+        assert!(status.is_client_error(), "{method} {uri}: {status}");
+        assert_eq!(
+            content_type, "application/problem+json",
+            "{method} {uri}: {text}"
+        );
+        let problem: Value = serde_json::from_str(&text).unwrap();
+        assert_eq!(problem["status"], status.as_u16());
+        assert!(
+            problem["detail"].as_str().is_some_and(|d| !d.is_empty()),
+            "{text}"
+        );
+    }
+}
+
+/// A seeded random-mutation loop over valid publish requests in all three content modes:
+/// whatever the bytes, the answer is 201 or a 4xx problem, never a 5xx or a panic.
+#[tokio::test]
+async fn mutated_publish_requests_get_4xx_never_5xx() {
+    let api = api_with(ApiConfig::default()).await;
+    let structured = ce("s", "order.created").to_string();
+    let batch = json!([ce("b1", "a.b"), ce("b2", "a.c")]).to_string();
+    let mut seed: u64 = 0x5eed_cafe_f00d_d00d;
+    let mut next = move || {
+        seed ^= seed << 13;
+        seed ^= seed >> 7;
+        seed ^= seed << 17;
+        seed
+    };
+    let interesting: &[&[u8]] = &[
+        b"{", b"}", b"[", b"]", b"\"", b"\\", b"\\u0000", b"\xff", b"null", b"1e999", b"-", b":",
+        b",", b"%", b"%zz",
+    ];
+    for round in 0..400 {
+        let mode = round % 3;
+        let mut body = match mode {
+            0 => structured.clone().into_bytes(),
+            1 => batch.clone().into_bytes(),
+            _ => br#"{"n":1}"#.to_vec(),
+        };
+        let mut headers: Vec<(String, Vec<u8>)> = match mode {
+            0 => vec![(
+                "content-type".into(),
+                b"application/cloudevents+json".to_vec(),
+            )],
+            1 => vec![(
+                "content-type".into(),
+                b"application/cloudevents-batch+json".to_vec(),
+            )],
+            _ => vec![
+                ("ce-specversion".into(), b"1.0".to_vec()),
+                ("ce-id".into(), format!("bin-{round}").into_bytes()),
+                ("ce-source".into(), b"/shop".to_vec()),
+                ("ce-type".into(), b"order.created".to_vec()),
+                ("ce-time".into(), b"2026-01-01T00:00:00Z".to_vec()),
+                ("content-type".into(), b"application/json".to_vec()),
+            ],
+        };
+        for _ in 0..1 + next() % 4 {
+            let r = next() as usize;
+            match r % 5 {
+                0 if !body.is_empty() => {
+                    let i = r / 5 % body.len();
+                    body[i] = (next() % 256) as u8;
+                }
+                1 if !body.is_empty() => {
+                    let i = r / 5 % body.len();
+                    body.truncate(i);
+                }
+                2 => {
+                    let i = r / 5 % (body.len() + 1);
+                    let piece = interesting[next() as usize % interesting.len()];
+                    body.splice(i..i, piece.iter().copied());
+                }
+                3 if !headers.is_empty() => {
+                    let i = r / 5 % headers.len();
+                    if next() % 2 == 0 {
+                        headers.remove(i);
+                    } else {
+                        let piece = interesting[next() as usize % interesting.len()];
+                        headers[i].1.extend_from_slice(piece);
+                    }
+                }
+                _ => {
+                    let value = interesting[next() as usize % interesting.len()].to_vec();
+                    headers.push(("ce-subject".into(), value));
+                }
+            }
+        }
+        let mut builder = Request::builder()
+            .method("POST")
+            .uri("/api/v1/streams/fuzz/events");
+        for (name, value) in &headers {
+            match axum::http::HeaderValue::from_bytes(value) {
+                Ok(value) => builder = builder.header(name.as_str(), value),
+                Err(_) => continue,
+            }
+        }
+        let response = api
+            .send(builder.body(Body::from(body.clone())).unwrap())
+            .await;
+        let status = response.status();
+        assert!(
+            status == StatusCode::CREATED || status.is_client_error(),
+            "round {round}: {status} for {headers:?} {}",
+            String::from_utf8_lossy(&body)
+        );
+        if status.is_client_error() {
+            assert_eq!(
+                response.headers()["content-type"],
+                "application/problem+json",
+                "round {round}"
+            );
+        }
+    }
+}
+
+#[tokio::test]
+async fn the_openapi_document_lists_every_route_the_router_serves() {
+    let api = api_with(secured()).await;
+    let bearer = format!("Bearer {READER}");
+    let (status, _, text) = api
+        .call(
+            "GET",
+            "/api/v1/openapi.json",
+            &[("authorization", &bearer)],
+            "",
+        )
+        .await;
+    assert_eq!(status, StatusCode::OK);
+    let doc: Value = serde_json::from_str(&text).unwrap();
+    assert_eq!(doc["openapi"], "3.1.0");
+    let paths = doc["paths"].as_object().unwrap();
+    let mut documented = 0;
+    for (path, item) in paths {
+        for (method, operation) in item.as_object().unwrap() {
+            documented += 1;
+            // Every documented operation is routed: not the router's 404 or 405 fallback.
+            let method = method.to_ascii_uppercase();
+            let response = api
+                .send(request(
+                    &method,
+                    &concrete(path),
+                    &[("authorization", &format!("Bearer {ADMIN}"))],
+                    "{}",
+                ))
+                .await;
+            let status = response.status();
+            let body = response.into_body();
+            if status == StatusCode::NOT_FOUND || status == StatusCode::METHOD_NOT_ALLOWED {
+                let bytes = body.collect().await.unwrap().to_bytes();
+                let text = String::from_utf8_lossy(&bytes);
+                assert!(
+                    !text.contains("no such route") && !text.contains("method"),
+                    "{method} {path}: {text}"
+                );
+            }
+            let params = operation["parameters"].as_array().unwrap();
+            for segment in path.split('/').filter_map(|s| s.strip_prefix('{')) {
+                let name = segment.trim_end_matches('}');
+                assert!(
+                    params
+                        .iter()
+                        .any(|p| p["name"] == name && p["in"] == "path"),
+                    "{method} {path}: {name}"
+                );
+            }
+        }
+    }
+    // And every route the router is built from is documented.
+    assert_eq!(documented, endpoints().len());
+    for endpoint in endpoints() {
+        let operation = &paths[endpoint.path][endpoint.method.as_str().to_ascii_lowercase()];
+        assert_eq!(operation["summary"], endpoint.summary);
+        let public = operation["security"] == json!([]);
+        assert_eq!(
+            public,
+            endpoint.access() == Access::Public,
+            "{}",
+            endpoint.path
+        );
+    }
+}
