@@ -6,7 +6,9 @@
 //! together, and emitted ids derive from the input, so retries are deduplicated). A reducer
 //! subscription spreads subjects over partitions held under leases and commits states with
 //! checkpoints (exactly-once state, per-subject order). Failures are retried per
-//! [`RetryPolicy`], then dead-lettered (see [`dead_letter`]).
+//! [`RetryPolicy`], then dead-lettered (see [`dead_letter`]). With a watched plugins folder,
+//! [`SidecarBindings`] start a subscription for each `<name>.toml` beside its plugin, and
+//! workers move to a new plugin version between batches.
 
 pub mod dead_letter;
 mod handler_worker;
@@ -15,6 +17,7 @@ mod membership;
 mod pipeline;
 mod reducer_worker;
 mod retry;
+mod sidecar;
 mod spec;
 mod stats;
 mod worker;
@@ -23,5 +26,6 @@ pub use host::{
     STOP_TIMEOUT, StreamProgress, SubscriptionError, SubscriptionHost, SubscriptionInfo,
 };
 pub use retry::RetryPolicy;
+pub use sidecar::{SidecarBindings, SidecarError, parse_sidecar};
 pub use spec::{MAX_BATCH, SpecError, Start, SubscriptionSpec};
 pub use stats::StatsSnapshot;

@@ -52,6 +52,11 @@ pub struct SubscriptionSpec {
     /// the work; a subject always stays in its partition, so its events stay in order.
     #[serde(default = "default_partitions")]
     pub partitions: u32,
+    /// Reducers: when the plugin's code changes (a new hash), keep the states and checkpoints
+    /// computed by the old code and go on from there. Only for compatible changes: by default
+    /// (`false`) the subscription rebuilds its states by replay from the start.
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub keep_state: bool,
 }
 
 fn default_partitions() -> u32 {
@@ -196,6 +201,7 @@ mod tests {
         assert_eq!(spec.batch, 256);
         assert_eq!(spec.retry, RetryPolicy::default());
         assert_eq!(spec.limits, Limits::default());
+        assert!(!spec.keep_state);
         assert!(spec.wants_type("anything"));
         spec.validate().unwrap();
     }
