@@ -3,6 +3,7 @@
 //! - [`events`] — publish (structured, batch and binary mode) and read events.
 //! - [`streams`] — list, inspect and delete streams.
 //! - [`subscriptions`] — run, inspect and stop subscriptions; dead letters and redrive.
+//! - [`plugins`] — the watched plugins folder: list, inspect, upload and delete plugins.
 //! - [`projections`] — reducer state per subject.
 //! - [`ingest`] — the three CloudEvents content modes of a publish request.
 //! - [`error`] — [`ApiError`]: every error answer is an `application/problem+json` document.
@@ -13,6 +14,7 @@
 mod error;
 pub mod events;
 mod ingest;
+pub mod plugins;
 pub mod projections;
 pub mod server;
 pub mod streams;
@@ -106,6 +108,11 @@ pub fn router_with(subscriptions: Arc<SubscriptionHost>, config: ApiConfig) -> R
         .route(
             "/api/v1/subscriptions/{name}/dlq/redrive",
             axum::routing::post(subscriptions::redrive),
+        )
+        .route("/api/v1/plugins", get(plugins::list))
+        .route(
+            "/api/v1/plugins/{name}",
+            get(plugins::info).put(plugins::put).delete(plugins::delete),
         )
         .route(
             "/api/v1/projections/{subscription}",
