@@ -168,6 +168,8 @@ impl Folder {
                 event = events.recv() => match event {
                     None => return,
                     Some(Err(error)) => tracing::warn!(dir = %self.dir.display(), "watching the plugins folder: {error}"),
+                    // Reads (ours included: loading a file opens it) change nothing.
+                    Some(Ok(event)) if matches!(event.kind, notify::EventKind::Access(_)) => {}
                     Some(Ok(event)) => {
                         let now = Instant::now();
                         for name in event.paths.iter().filter_map(|p| plugin_name_of(p)) {
