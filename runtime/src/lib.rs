@@ -13,13 +13,15 @@
 //! - [`store`] — the [`store::EventStore`] contract and its backends: Redis Streams and an
 //!   embedded durable store (redb), opened by URL.
 //! - [`plugin`] — the WebAssembly host: one engine, components loaded and checked against
-//!   their world, a deterministic sandbox with fuel and memory limits, and typed calls.
-//! - [`subscription`] — plugins bound to streams: the spec users write, retry policy.
+//!   their world, a deterministic sandbox with fuel and memory limits, and typed calls; the
+//!   registry of serving versions and the plugins-folder watcher (hot reload).
+//! - [`subscription`] — plugins bound to streams: the spec users write (config file, sidecar
+//!   `<name>.toml`, API), the workers, retry policy and dead letters.
 //! - [`replay`] — folding events through a plugin: `eddy replay`, golden-state tests
 //!   (`eddy test`) and shadow replay (`--compare`).
 //! - [`config`] — the `eddy.toml` file.
 //! - [`replay`] — folding a file of events through a plugin (`eddy replay`).
-//! - [`api`] — the HTTP API (axum): publishing and reading events.
+//! - [`api`] — the HTTP API (axum): events, streams, subscriptions, projections, plugins.
 //! - [`cli`] — the `eddy` command line.
 
 pub mod api;
