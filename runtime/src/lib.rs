@@ -13,14 +13,17 @@
 //! - [`store`] — the [`store::EventStore`] contract and its backends: Redis Streams and an
 //!   embedded durable store (redb), opened by URL.
 //! - [`plugin`] — the WebAssembly host: one engine, components loaded and checked against
-//!   their world, a deterministic sandbox with fuel and memory limits, and typed calls.
-//! - [`subscription`] — plugins bound to streams: the spec users write, retry policy, the
-//!   workers, snapshots and time travel of reducer states, shadow subscriptions.
+//!   their world, a deterministic sandbox with fuel and memory limits, and typed calls; the
+//!   registry of serving versions and the plugins-folder watcher (hot reload).
+//! - [`subscription`] — plugins bound to streams: the spec users write (config file, sidecar
+//!   `<name>.toml`, API), the workers, retry policy and dead letters, snapshots and time
+//!   travel of reducer states, shadow subscriptions.
 //! - [`replay`] — folding events through a plugin: `eddy replay`, golden-state tests
 //!   (`eddy test`) and shadow replay (`--compare`).
 //! - [`config`] — the `eddy.toml` file.
 //! - [`replay`] — folding a file of events through a plugin (`eddy replay`).
-//! - [`api`] — the HTTP API (axum): events, live streams, subscriptions, health, auth.
+//! - [`api`] — the HTTP API (axum): events, live streams, subscriptions, projections,
+//!   plugins, health, auth.
 //! - [`metrics`] — counters, gauges and histograms, exposed at `/metrics`.
 //! - [`cli`] — the `eddy` command line (and a small HTTP client for the commands that talk
 //!   to a running Eddy).

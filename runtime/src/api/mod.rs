@@ -9,6 +9,7 @@
 //! - [`live`] — follow a stream live: server-sent events and WebSocket.
 //! - [`streams`] — list, inspect and delete streams.
 //! - [`subscriptions`] — run, inspect and stop subscriptions; dead letters and redrive.
+//! - [`plugins`] — the watched plugins folder: list, inspect, upload and delete plugins.
 //! - [`projections`] — reducer state per subject.
 //! - [`ingest`] — the three CloudEvents content modes of a publish request.
 //! - [`limits`] — request timeouts.
@@ -27,6 +28,7 @@ mod limits;
 pub mod live;
 pub mod metrics;
 pub mod openapi;
+pub mod plugins;
 pub mod projections;
 pub mod routes;
 pub mod server;

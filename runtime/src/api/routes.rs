@@ -13,7 +13,8 @@ use axum::routing::{MethodFilter, MethodRouter, on};
 
 use super::{ApiConfig, ApiError, AppState};
 use super::{
-    auth, events, health, limits, live, metrics, openapi, projections, streams, subscriptions,
+    auth, events, health, limits, live, metrics, openapi, plugins, projections, streams,
+    subscriptions,
 };
 
 /// Who may call an endpoint.
@@ -138,6 +139,10 @@ pub fn endpoints() -> Vec<Endpoint> {
         Endpoint::new(M::POST, "/api/v1/subscriptions/{name}/shadow", "Start a shadow subscription (a candidate reducer beside the live one)", subscriptions::start_shadow).answers(201),
         Endpoint::new(M::GET, "/api/v1/subscriptions/{name}/shadow", "Subjects whose live and shadow states differ", subscriptions::shadow_report).query(&["after", "limit"]),
         Endpoint::new(M::DELETE, "/api/v1/subscriptions/{name}/shadow", "Stop the shadow subscription", subscriptions::stop_shadow).answers(204),
+        Endpoint::new(M::GET, "/api/v1/plugins", "List the plugins of the watched folder", plugins::list),
+        Endpoint::new(M::GET, "/api/v1/plugins/{name}", "Inspect a plugin", plugins::info),
+        Endpoint::new(M::PUT, "/api/v1/plugins/{name}", "Upload a plugin (the component's bytes)", plugins::put),
+        Endpoint::new(M::DELETE, "/api/v1/plugins/{name}", "Delete a plugin", plugins::delete),
         Endpoint::new(M::GET, "/api/v1/projections/{subscription}", "List a reducer's subjects", projections::subjects).query(&["after", "limit"]),
         Endpoint::new(M::GET, "/api/v1/projections/{subscription}/{subject}", "A subject's reducer state, now or at a point of its past", projections::get).query(&["at"]),
     ]

@@ -11,9 +11,9 @@ use anyhow::Context as _;
 
 use crate::api::{self, ApiConfig, Auth, Closing, DEFAULT_MAX_BODY_BYTES, Role};
 use crate::config::EddyConfig;
-use crate::plugin::{EngineOptions, PluginEngine};
+use crate::plugin::{EngineOptions, PluginEngine, PluginRegistry, PluginWatcher};
 use crate::store::{DEFAULT_STORE_URL, StoreUrl};
-use crate::subscription::SubscriptionHost;
+use crate::subscription::{SidecarBindings, SubscriptionHost};
 
 /// Arguments of `eddy serve`.
 #[derive(Debug, clap::Args)]
@@ -39,10 +39,12 @@ pub struct ServeArgs {
     /// A configuration file with `[[subscription]]`s to run.
     #[arg(long, env = "EDDY_CONFIG")]
     config: Option<PathBuf>,
-    /// The folder where plugins named in subscriptions (`plugin = "order-totals"`) are found
-    /// as `<name>.wasm`.
-    #[arg(long, env = "EDDY_PLUGINS", default_value = "plugins")]
-    plugins: PathBuf,
+    /// The plugins folder, watched: `<name>.wasm` files are loaded, swapped live when they
+    /// change and unloaded when deleted; a sidecar `<name>.toml` binds the plugin to streams.
+    /// Subscriptions name its plugins (`plugin = "order-totals"`). Created if missing; without
+    /// this option, `./plugins` is watched when it exists.
+    #[arg(long, env = "EDDY_PLUGINS")]
+    plugins: Option<PathBuf>,
 }
 
 /// Runs `eddy serve` until SIGINT or SIGTERM.
@@ -89,11 +91,20 @@ async fn serve(args: ServeArgs) -> anyhow::Result<ExitCode> {
         );
     }
     let engine = PluginEngine::new(&EngineOptions::with_default_cache())?;
-    let host = Arc::new(SubscriptionHost::new(
-        store,
-        engine,
-        Some(args.plugins.clone()),
-    ));
+    let plugins = match args.plugins {
+        Some(dir) => {
+            std::fs::create_dir_all(&dir)
+                .with_context(|| format!("cannot create the plugins folder {}", dir.display()))?;
+            Some(dir)
+        }
+        None => Some(PathBuf::from("plugins")).filter(|d| d.is_dir()),
+    };
+    let registry = Arc::new(PluginRegistry::default());
+    let mut host = SubscriptionHost::new(store, engine.clone(), plugins.clone());
+    if plugins.is_some() {
+        host = host.with_registry(registry.clone());
+    }
+    let host = Arc::new(host);
     let started = Arc::new(AtomicBool::new(false));
     let closing = Closing::default();
     let config = ApiConfig {
@@ -115,11 +126,30 @@ async fn serve(args: ServeArgs) -> anyhow::Result<ExitCode> {
         api::router_with(host.clone(), config),
         shutdown,
     ));
+    // The folder is loaded before the configured subscriptions start, so their names resolve.
+    let watcher = match plugins {
+        Some(dir) => {
+            let listener = Arc::new(SidecarBindings::new(host.clone()));
+            tracing::info!(dir = %dir.display(), "watching the plugins folder");
+            match PluginWatcher::start(dir, engine, registry, listener).await {
+                Ok(watcher) => Some(watcher),
+                Err(error) => {
+                    server.abort();
+                    host.stop_all().await;
+                    return Err(error.into());
+                }
+            }
+        }
+        None => None,
+    };
     tracing::info!(listening = %address, "starting subscriptions");
     for spec in file.subscriptions {
         let name = spec.name.clone();
         if let Err(error) = host.start(spec).await {
             server.abort();
+            if let Some(watcher) = watcher {
+                watcher.shutdown().await;
+            }
             host.stop_all().await;
             return Err(error).with_context(|| format!("cannot start subscription `{name}`"));
         }
@@ -128,7 +158,11 @@ async fn serve(args: ServeArgs) -> anyhow::Result<ExitCode> {
     // Tests and scripts wait for this line (`address=`): from here on, the server is ready.
     tracing::info!(%address, store = %shown, "serving the Eddy API");
     let served = server.await.context("the HTTP server task failed")?;
-    // In-flight batches finish (within a bound); everything else stays pending for next time.
+    // No reload starts after this; in-flight batches finish (within a bound); everything else
+    // stays pending for next time.
+    if let Some(watcher) = watcher {
+        watcher.shutdown().await;
+    }
     host.stop_all().await;
     served.context("the HTTP server failed")?;
     tracing::info!("stopped");

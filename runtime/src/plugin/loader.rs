@@ -111,12 +111,17 @@ impl PluginEngine {
         let (world, pre) = detect_world(&plugin, &self.engine, &component, pre)?;
         Ok(Plugin {
             name: name.into(),
-            hash: hex::encode(Sha256::digest(bytes)).into(),
+            hash: hash_of(bytes).into(),
             size: bytes.len(),
             world,
             pre,
         })
     }
+}
+
+/// The identity of a version: the SHA-256 of its bytes, in hex.
+pub(crate) fn hash_of(bytes: &[u8]) -> String {
+    hex::encode(Sha256::digest(bytes))
 }
 
 /// Finds the world whose exports (with their exact types) the component has. The batched

@@ -7,6 +7,10 @@
 //! [`PluginInstance::handle`], [`PluginInstance::init`] and [`PluginInstance::apply`] — over
 //! an [`EventBatch`]. Whatever the plugin does, a call returns: a trap, an endless loop or a
 //! memory bomb becomes a [`CallError`] naming the plugin and the limit.
+//!
+//! Hot reload: [`PluginWatcher`] watches a plugins folder and keeps a [`PluginRegistry`] (name →
+//! the version serving now, swapped lock-free) in line with its `.wasm` files; workers move to
+//! a new version between batches.
 
 pub mod bindings;
 mod convert;
@@ -19,7 +23,9 @@ mod kind;
 mod limits;
 mod loader;
 mod output;
+mod registry;
 mod sandbox;
+mod watcher;
 
 pub(crate) use convert::emitted_id;
 pub use convert::{Emitted, EventBatch};
@@ -30,4 +36,6 @@ pub use instance::PluginInstance;
 pub use kind::{CallForm, PluginKind, World};
 pub use limits::Limits;
 pub use loader::Plugin;
+pub use registry::{PluginInfo, PluginRegistry, PluginSlot, PluginVersion, ReloadMetrics};
 pub use sandbox::PluginConfig;
+pub use watcher::{Change, DEBOUNCE, FolderListener, PluginWatcher, WatchError, plugin_name_of};

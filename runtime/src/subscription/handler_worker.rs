@@ -119,6 +119,10 @@ async fn consume(ctx: &WorkerContext, stream: &str, mut pipeline: Pipeline) {
             None => return,
         };
         let task = tokio::task::spawn_blocking(move || {
+            // A new plugin version is taken here, between batches: this batch runs on one
+            // version, and its outputs and acks are committed together, so no event is
+            // handled by both versions.
+            pipeline.refresh();
             let fates = pipeline.handle(&inputs);
             (pipeline, inputs, fates)
         });

@@ -12,6 +12,7 @@ use tokio::task::JoinHandle;
 use super::dead_letter::{
     DeadLetter, dlq_stream, redrive_link, redrive_stream, resolved_projection,
 };
+use super::pipeline::Follow;
 use super::pipeline::Pipeline;
 use super::reducer_worker::lease_name;
 use super::shadow::{self, ShadowReport};
@@ -20,7 +21,9 @@ use super::time_travel::{self, At, StateAt, TimeTravelError};
 use super::worker::WorkerContext;
 use super::{SubscriptionSpec, handler_worker, reducer_worker};
 use crate::event::Position;
-use crate::plugin::{LoadError, Plugin, PluginEngine, PluginInstance, PluginKind};
+use crate::plugin::{
+    LoadError, Plugin, PluginEngine, PluginInstance, PluginKind, PluginRegistry, PluginSlot,
+};
 use crate::store::{Append, Direction, EventStore, Lease, MAX_READ, Read, SavedState, StoreError};
 
 /// Why a subscription request failed.
@@ -81,6 +84,8 @@ struct Running {
     spec: Arc<SubscriptionSpec>,
     plugin: Plugin,
     filter: Option<Plugin>,
+    /// The registry slot of a plugin of the watched folder: its current version.
+    slot: Option<Arc<PluginSlot>>,
     stats: Arc<Stats>,
     stop: Arc<AtomicBool>,
     stop_tx: watch::Sender<bool>,
@@ -92,8 +97,13 @@ pub struct SubscriptionHost {
     store: Arc<dyn EventStore>,
     engine: PluginEngine,
     plugins_dir: Option<PathBuf>,
+    /// With a watched plugins folder: names in specs resolve here, and workers follow swaps.
+    registry: Option<Arc<PluginRegistry>>,
     consumer: String,
     running: Mutex<BTreeMap<String, Running>>,
+    /// Subscriptions stopped because a plugin they use was deleted, by name: restarted when
+    /// the plugin comes back.
+    parked: Mutex<BTreeMap<String, SubscriptionSpec>>,
 }
 
 /// How long stopping waits for in-flight batches before abandoning them (they stay pending).
@@ -126,9 +136,33 @@ impl SubscriptionHost {
             store,
             engine,
             plugins_dir,
+            registry: None,
             consumer,
             running: Mutex::new(BTreeMap::new()),
+            parked: Mutex::new(BTreeMap::new()),
         }
+    }
+
+    /// Resolves plugin names through `registry` (the watched plugins folder) instead of
+    /// loading `<plugins dir>/<name>.wasm` once; subscriptions then follow new versions.
+    pub fn with_registry(mut self, registry: Arc<PluginRegistry>) -> Self {
+        self.registry = Some(registry);
+        self
+    }
+
+    /// The plugin registry, when the plugins folder is watched.
+    pub fn registry(&self) -> Option<&Arc<PluginRegistry>> {
+        self.registry.as_ref()
+    }
+
+    /// The engine plugins are loaded with.
+    pub fn engine(&self) -> &PluginEngine {
+        &self.engine
+    }
+
+    /// The plugins folder.
+    pub fn plugins_dir(&self) -> Option<&Path> {
+        self.plugins_dir.as_deref()
     }
 
     /// This process's consumer name.
@@ -144,7 +178,7 @@ impl SubscriptionHost {
     /// Where a plugin named in a spec lives: a path as given, or `<plugins dir>/<name>.wasm`.
     pub fn plugin_path(&self, name: &str) -> PathBuf {
         let as_path = Path::new(name);
-        if name.ends_with(".wasm") || name.contains('/') {
+        if !is_bare_name(name) {
             return as_path.to_path_buf();
         }
         let dir = self
@@ -154,13 +188,39 @@ impl SubscriptionHost {
         dir.join(format!("{name}.wasm"))
     }
 
-    async fn load(&self, name: &str) -> Result<Plugin, SubscriptionError> {
+    /// A spec's plugin: from the registry for a name when the folder is watched (with the
+    /// slot to follow), else loaded from its file.
+    async fn load(
+        &self,
+        name: &str,
+    ) -> Result<(Plugin, Option<Arc<PluginSlot>>), SubscriptionError> {
+        if let Some(registry) = &self.registry
+            && is_bare_name(name)
+        {
+            let slot = registry.slot(name);
+            return match slot.as_ref().and_then(|s| s.current()) {
+                Some(version) => Ok((version.plugin.clone(), slot)),
+                None => Err(SubscriptionError::Plugin(
+                    match slot.and_then(|s| s.last_error()) {
+                        Some(error) => format!("plugin `{name}` is not serving: {error}"),
+                        None => format!(
+                            "no plugin `{name}` in the plugins folder {}",
+                            self.plugins_dir
+                                .as_deref()
+                                .map(|d| d.display().to_string())
+                                .unwrap_or_default()
+                        ),
+                    },
+                )),
+            };
+        }
         let path = self.plugin_path(name);
         let engine = self.engine.clone();
         tokio::task::spawn_blocking(move || engine.load_file(&path))
             .await
             .map_err(|e| SubscriptionError::Plugin(e.to_string()))?
             .map_err(|e: LoadError| SubscriptionError::Plugin(e.to_string()))
+            .map(|plugin| (plugin, None))
     }
 
     /// Starts a subscription: loads its plugins and starts its workers.
@@ -169,7 +229,7 @@ impl SubscriptionHost {
         if self.running.lock().await.contains_key(&spec.name) {
             return Err(SubscriptionError::AlreadyExists(spec.name));
         }
-        let plugin = self.load(&spec.plugin).await?;
+        let (plugin, slot) = self.load(&spec.plugin).await?;
         if !matches!(plugin.kind(), PluginKind::Handler | PluginKind::Reducer) {
             return Err(SubscriptionError::Plugin(format!(
                 "plugin `{}` is a {}; a subscription runs a handler or a reducer (a filter goes in `filter`)",
@@ -177,18 +237,22 @@ impl SubscriptionHost {
                 plugin.kind()
             )));
         }
-        let filter = match &spec.filter {
+        let (filter, filter_slot) = match &spec.filter {
             Some(name) => {
-                let filter = self.load(name).await?;
+                let (filter, filter_slot) = self.load(name).await?;
                 if filter.kind() != PluginKind::Filter {
                     return Err(SubscriptionError::Plugin(format!(
                         "`filter` plugin `{name}` is a {}, not a filter",
                         filter.kind()
                     )));
                 }
-                Some(filter)
+                (Some(filter), filter_slot)
             }
-            None => None,
+            None => (None, None),
+        };
+        let follow = Follow {
+            plugin: slot.clone(),
+            filter: filter_slot,
         };
         let mut now_positions = HashMap::new();
         if spec.start == super::Start::Now {
@@ -219,13 +283,15 @@ impl SubscriptionHost {
                     .map_err(|e| SubscriptionError::Plugin(e.to_string()))
             };
             let filter = filter.as_ref().map(instance).transpose()?;
-            Ok(Pipeline::new(
+            let mut pipeline = Pipeline::new(
                 instance(&plugin)?,
                 filter,
                 spec.clone(),
                 stop.clone(),
                 stats.clone(),
-            ))
+            );
+            pipeline.follow = follow.clone();
+            Ok(pipeline)
         };
         let mut tasks = Vec::new();
         match plugin.kind() {
@@ -258,6 +324,7 @@ impl SubscriptionHost {
                 spec,
                 plugin,
                 filter,
+                slot,
                 stats,
                 stop,
                 stop_tx,
@@ -316,12 +383,17 @@ impl SubscriptionHost {
 
     /// One subscription, with its progress per stream.
     pub async fn info(&self, name: &str) -> Result<SubscriptionInfo, SubscriptionError> {
-        let (spec, plugin, stats) = {
+        let (spec, plugin, hash, stats) = {
             let running = self.running.lock().await;
             let r = running
                 .get(name)
                 .ok_or_else(|| SubscriptionError::NotFound(name.to_string()))?;
-            (r.spec.clone(), r.plugin.clone(), r.stats.snapshot())
+            let hash = r
+                .slot
+                .as_ref()
+                .and_then(|s| s.current_hash())
+                .unwrap_or_else(|| r.plugin.hash().to_string());
+            (r.spec.clone(), r.plugin.clone(), hash, r.stats.snapshot())
         };
         let mut streams = Vec::new();
         let leases = if plugin.kind() == PluginKind::Reducer {
@@ -372,7 +444,7 @@ impl SubscriptionHost {
             name: name.to_string(),
             status: "running",
             kind: plugin.kind(),
-            plugin: plugin.hash().to_string(),
+            plugin: hash,
             streams,
             stats,
             consumers,
@@ -526,7 +598,7 @@ impl SubscriptionHost {
             }
             shadow::shadow_spec(&r.spec, plugin)
         };
-        let shadow = self.load(plugin).await?;
+        let (shadow, _) = self.load(plugin).await?;
         if shadow.kind() != PluginKind::Reducer {
             return Err(SubscriptionError::Plugin(format!(
                 "plugin `{plugin}` is a {}; a shadow runs a reducer",
@@ -556,6 +628,56 @@ impl SubscriptionHost {
             .map_err(SubscriptionError::from)
     }
 
+    /// The spec of a running subscription.
+    pub async fn spec(&self, name: &str) -> Option<SubscriptionSpec> {
+        let running = self.running.lock().await;
+        running.get(name).map(|r| (*r.spec).clone())
+    }
+
+    /// Stops every subscription that uses plugin `name` (as its plugin or filter) because the
+    /// plugin was deleted, and remembers them: [`SubscriptionHost::unpark`] restarts them
+    /// when it comes back. Their checkpoints and states stay, so they resume.
+    pub async fn park(&self, name: &str) {
+        let stopped: Vec<Running> = {
+            let mut running = self.running.lock().await;
+            let names: Vec<String> = running
+                .values()
+                .filter(|r| uses_plugin(&r.spec, name))
+                .map(|r| r.spec.name.clone())
+                .collect();
+            names.iter().filter_map(|n| running.remove(n)).collect()
+        };
+        for running in stopped {
+            let spec = (*running.spec).clone();
+            stop_running(running).await;
+            tracing::info!(subscription = %spec.name, plugin = name, "subscription parked until its plugin returns");
+            self.parked.lock().await.insert(spec.name.clone(), spec);
+        }
+    }
+
+    /// Restarts the subscriptions parked for plugin `name` (see [`SubscriptionHost::park`]).
+    /// Returns those that could not start, with why (they stay parked).
+    pub async fn unpark(&self, name: &str) -> Vec<(String, SubscriptionError)> {
+        let specs: Vec<SubscriptionSpec> = {
+            let mut parked = self.parked.lock().await;
+            let names: Vec<String> = parked
+                .values()
+                .filter(|s| uses_plugin(s, name))
+                .map(|s| s.name.clone())
+                .collect();
+            names.iter().filter_map(|n| parked.remove(n)).collect()
+        };
+        let mut failed = Vec::new();
+        for spec in specs {
+            let subscription = spec.name.clone();
+            if let Err(error) = self.start(spec.clone()).await {
+                self.parked.lock().await.insert(subscription.clone(), spec);
+                failed.push((subscription, error));
+            }
+        }
+        failed
+    }
+
     /// The kind of a running subscription.
     pub async fn kind(&self, name: &str) -> Result<PluginKind, SubscriptionError> {
         let running = self.running.lock().await;
@@ -564,6 +686,16 @@ impl SubscriptionHost {
             .map(|r| r.plugin.kind())
             .ok_or_else(|| SubscriptionError::NotFound(name.to_string()))
     }
+}
+
+/// A plugin named by its name in the plugins folder, not by a path.
+fn is_bare_name(name: &str) -> bool {
+    !(name.ends_with(".wasm") || name.contains('/'))
+}
+
+/// Whether `spec` runs plugin `name` (by name) as its plugin or its filter.
+fn uses_plugin(spec: &SubscriptionSpec, name: &str) -> bool {
+    spec.plugin == name || spec.filter.as_deref() == Some(name)
 }
 
 async fn stop_running(running: Running) {

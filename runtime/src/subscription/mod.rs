@@ -12,6 +12,9 @@
 //! from snapshots kept every `snapshot_every` events) and can run a shadow: a candidate
 //! plugin beside the live one on the same events, compared subject by subject
 //! ([`SubscriptionHost::shadow_report`]).
+//!
+//! With a watched plugins folder, [`SidecarBindings`] start a subscription for each
+//! `<name>.toml` beside its plugin, and workers move to a new plugin version between batches.
 
 pub mod dead_letter;
 mod handler_worker;
@@ -21,6 +24,7 @@ mod pipeline;
 mod reducer_worker;
 mod retry;
 mod shadow;
+mod sidecar;
 mod spec;
 mod stats;
 mod time_travel;
@@ -31,6 +35,7 @@ pub use host::{
 };
 pub use retry::RetryPolicy;
 pub use shadow::{ShadowReport, ShadowSubject, shadow_name};
+pub use sidecar::{SidecarBindings, SidecarError, parse_sidecar};
 pub use spec::{MAX_BATCH, SpecError, Start, SubscriptionSpec};
 pub use stats::StatsSnapshot;
 pub use time_travel::{At, StateAt, TimeTravelError};

@@ -16,7 +16,7 @@ use super::stats::Stats;
 use super::{RetryPolicy, SubscriptionSpec};
 use crate::event::{CloudEvent, Position};
 use crate::metrics;
-use crate::plugin::{BatchFailure, CallError, Emitted, EventBatch, PluginInstance};
+use crate::plugin::{BatchFailure, CallError, Emitted, EventBatch, PluginInstance, PluginSlot};
 use crate::store::{SavedState, StoredEvent};
 
 /// One event to process, with where it was read.
@@ -47,6 +47,9 @@ pub(crate) enum Fate<T> {
 pub(crate) struct Pipeline {
     pub plugin: PluginInstance,
     pub filter: Option<PluginInstance>,
+    /// Where the plugin's and the filter's current versions live, for plugins of the watched
+    /// folder (`None`: a plugin given by path, which never changes).
+    pub follow: Follow,
     pub spec: Arc<SubscriptionSpec>,
     pub stop: Arc<AtomicBool>,
     pub stats: Arc<Stats>,
@@ -65,6 +68,7 @@ impl Pipeline {
         Self {
             plugin,
             filter,
+            follow: Follow::default(),
             spec,
             stop,
             stats,
@@ -74,6 +78,21 @@ impl Pipeline {
 
     pub(crate) fn plugin_hash(&self) -> String {
         self.plugin.plugin().hash().to_string()
+    }
+
+    /// Moves to the registry's current versions. Called between batches only, so a batch
+    /// runs on one version from its first event to its commit. Returns whether the main
+    /// plugin changed. A version that cannot be instantiated here is not taken (the error is
+    /// in the stats) and the worker goes on with the version it has.
+    pub(crate) fn refresh(&mut self) -> bool {
+        let changed = match &self.follow.plugin {
+            Some(slot) => swap_in(slot, &mut self.plugin, &self.spec, &self.stats),
+            None => false,
+        };
+        if let (Some(slot), Some(filter)) = (&self.follow.filter, &mut self.filter) {
+            swap_in(slot, filter, &self.spec, &self.stats);
+        }
+        changed
     }
 
     /// Handler subscriptions: for each input, the events it emits (or its dead letter).
@@ -361,6 +380,49 @@ impl Pipeline {
         metrics::event_failed(&self.spec.name, &self.spec.plugin, reason);
         if matches!(reason, "fuel" | "memory" | "trap") {
             metrics::plugin_trapped(plugin, reason);
+        }
+    }
+}
+
+/// The registry slots a pipeline follows.
+#[derive(Clone, Default)]
+pub(crate) struct Follow {
+    pub plugin: Option<Arc<PluginSlot>>,
+    pub filter: Option<Arc<PluginSlot>>,
+}
+
+/// Replaces `instance` with the slot's current version if it is another one of the same kind.
+fn swap_in(
+    slot: &PluginSlot,
+    instance: &mut PluginInstance,
+    spec: &SubscriptionSpec,
+    stats: &Stats,
+) -> bool {
+    let Some(current) = slot.current() else {
+        return false;
+    };
+    let running = instance.plugin();
+    if current.plugin.hash() == running.hash() || current.plugin.kind() != running.kind() {
+        return false;
+    }
+    match PluginInstance::new(&current.plugin, spec.config.clone(), spec.limits) {
+        Ok(next) => {
+            tracing::info!(
+                subscription = %spec.name,
+                from = %running.hash(),
+                to = %current.plugin.hash(),
+                "worker moved to the new plugin version"
+            );
+            *instance = next;
+            true
+        }
+        Err(error) => {
+            stats.set_error(&format!(
+                "the new version {} cannot start here, staying on {}: {error}",
+                current.plugin.hash(),
+                running.hash()
+            ));
+            false
         }
     }
 }

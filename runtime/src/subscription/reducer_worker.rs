@@ -48,7 +48,10 @@ pub(crate) async fn run(ctx: WorkerContext, partition: u32, mut pipeline: Pipeli
     let lease = lease_name(&ctx.spec.name, partition);
     let mut streams = ctx.spec.streams.clone();
     streams.push(redrive_stream(&ctx.spec.name));
-    let hash = pipeline.plugin_hash();
+    let mut hash = pipeline.plugin_hash();
+    // Set when the plugin's code changed and the partition's checkpoints still have to go
+    // back to the start (kept across a lost lease, so the reset is never skipped).
+    let mut rebuild_pending = false;
     'lease: loop {
         let fence = loop {
             if ctx.stopping() {
@@ -117,6 +120,43 @@ pub(crate) async fn run(ctx: WorkerContext, partition: u32, mut pipeline: Pipeli
                     Err(error) => ctx.stats.set_error(&error.to_string()),
                 }
             }
+            // A new plugin version is taken between batches. Unless the user keeps the state,
+            // states made by other code are not reused: the partition goes back to the start
+            // and rebuilds them by replay (progress shows as the subscription's lag).
+            if pipeline.refresh() {
+                hash = pipeline.plugin_hash();
+                states.clear();
+                rebuild_pending = !ctx.spec.keep_state;
+                tracing::info!(subscription = %ctx.spec.name, partition, %hash, rebuild = rebuild_pending, "reducer code changed");
+            }
+            if rebuild_pending {
+                let reset: Vec<(String, String, Position)> = ctx
+                    .spec
+                    .streams
+                    .iter()
+                    .map(|stream| (stream.clone(), lease.clone(), rebuild_from(&ctx)))
+                    .collect();
+                let commit = Commit {
+                    fence: Some(fence.clone()),
+                    checkpoints: reset.clone(),
+                    ..Commit::default()
+                };
+                match commit_with_retry_fenced(&ctx, commit).await {
+                    Ok(true) => {
+                        for (stream, _, position) in reset {
+                            checkpoints.insert(stream, Some(position));
+                        }
+                        rebuild_pending = false;
+                    }
+                    Ok(false) => return,
+                    Err(_) => {
+                        if ctx.pause(Duration::from_secs(1)).await {
+                            return;
+                        }
+                        continue 'lease;
+                    }
+                }
+            }
             // Read the next batch of every stream; keep the events of this partition.
             let mut inputs = Vec::new();
             let mut advanced: Vec<(String, Position)> = Vec::new();
@@ -178,7 +218,9 @@ pub(crate) async fn run(ctx: WorkerContext, partition: u32, mut pipeline: Pipeli
             }
             idle = MIN_POLL;
             // Load the states of subjects not in memory; a state made by other code is not
-            // reused (the subscription then rebuilds it from the events it reads).
+            // reused (the subscription then rebuilds it from the events it reads), nor one
+            // that reflects events past the checkpoint (left by an earlier run of the same
+            // code before a rebuild went back to the start).
             if states.len() > MAX_CACHED_STATES {
                 states.clear();
             }
@@ -188,7 +230,10 @@ pub(crate) async fn run(ctx: WorkerContext, partition: u32, mut pipeline: Pipeli
                     continue;
                 }
                 match ctx.store.load_state(&ctx.spec.name, &subject).await {
-                    Ok(Some(saved)) if saved.plugin == hash => {
+                    Ok(Some(saved))
+                        if (saved.plugin == hash || ctx.spec.keep_state)
+                            && reflects_only_read(&saved, &checkpoints) =>
+                    {
                         states.insert(subject, saved);
                     }
                     Ok(_) => {}
@@ -294,6 +339,25 @@ fn snapshots_apply(ctx: &WorkerContext, inputs: &[Input]) -> bool {
     ctx.spec.snapshot_every > 0
         && ctx.spec.streams.len() == 1
         && inputs.iter().all(|input| input.redrive_of.is_none())
+}
+
+/// Whether a saved state reflects only events this partition has read: its position is not
+/// past the partition's checkpoint on its stream.
+fn reflects_only_read(saved: &SavedState, checkpoints: &HashMap<String, Option<Position>>) -> bool {
+    match checkpoints.get(&saved.stream) {
+        Some(checkpoint) => Some(saved.position) <= *checkpoint,
+        None => true,
+    }
+}
+
+/// Where a rebuild starts: the subscription's start position, or the beginning of the
+/// streams (also for `start = "now"`, whose position is not kept: a state rebuilt from part of
+/// the history would be wrong without saying so).
+fn rebuild_from(ctx: &WorkerContext) -> Position {
+    match ctx.spec.start {
+        super::Start::After(position) => position,
+        super::Start::Beginning | super::Start::Now => Position::ZERO,
+    }
 }
 
 /// Where a partition starts on a stream it has no checkpoint for.

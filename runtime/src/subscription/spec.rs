@@ -59,6 +59,11 @@ pub struct SubscriptionSpec {
     /// Reducers: how many snapshots to keep per subject (the newest; at least 1).
     #[serde(default = "default_snapshots_kept")]
     pub snapshots_kept: u32,
+    /// Reducers: when the plugin's code changes (a new hash), keep the states and checkpoints
+    /// computed by the old code and go on from there. Only for compatible changes: by default
+    /// (`false`) the subscription rebuilds its states by replay from the start.
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub keep_state: bool,
 }
 
 fn default_partitions() -> u32 {
@@ -221,6 +226,7 @@ mod tests {
         assert_eq!(spec.retry, RetryPolicy::default());
         assert_eq!(spec.limits, Limits::default());
         assert_eq!((spec.snapshot_every, spec.snapshots_kept), (1000, 5));
+        assert!(!spec.keep_state);
         assert!(spec.wants_type("anything"));
         spec.validate().unwrap();
     }
