@@ -299,6 +299,13 @@ fn a_broken_file_is_rejected_and_the_previous_version_keeps_serving() {
     std::fs::copy(&b, deployment.file("tagger.wasm")).unwrap();
     deployment.wait_serving("tagger", &hash_of(&b));
     assert!(deployment.plugin("tagger").unwrap()["last_error"].is_null());
+
+    // Reloads and their failures are in the Prometheus metrics too.
+    let text = get(deployment.server.addr, "/metrics").body;
+    for outcome in ["ok", "rejected"] {
+        let line = format!("eddy_plugin_reloads_total{{plugin=\"tagger\",outcome=\"{outcome}\"}}");
+        assert!(text.contains(&line), "{line} in:\n{text}");
+    }
 }
 
 #[test]

@@ -134,6 +134,7 @@ impl PluginRegistry {
     /// `since` is how long ago the change that led to it was first seen.
     pub fn install(&self, plugin: Plugin, since: Duration) -> Option<Arc<PluginVersion>> {
         let slot = self.slot_or_new(plugin.name());
+        crate::metrics::plugin_reloaded(plugin.name(), "ok");
         let version = PluginVersion {
             plugin,
             loaded_at: chrono::Utc::now().to_rfc3339_opts(chrono::SecondsFormat::Millis, true),
@@ -149,6 +150,7 @@ impl PluginRegistry {
 
     /// Records that the latest file of `name` was rejected; the serving version stays.
     pub fn reject(&self, name: &str, error: String) {
+        crate::metrics::plugin_reloaded(name, "rejected");
         self.slot_or_new(name).set_error(Some(error));
         self.failures.fetch_add(1, Ordering::Relaxed);
         self.bump();
