@@ -188,6 +188,19 @@ pub trait EventStore: Send + Sync + 'static {
         consumer: &str,
     ) -> Result<u64, StoreError>;
 
+    /// Removes the group's consumers that hold no pending entries and have not read for at
+    /// least `idle` — processes that went away — and returns their names. Entries still
+    /// pending on a consumer are left to [`EventStore::claim`]; a consumer that reads between
+    /// the check and the removal keeps its entries (they pass to [`ORPHANED_CONSUMER`]). The
+    /// embedded store keeps no consumer records (a consumer exists only through its pending
+    /// entries), so there it removes nothing.
+    async fn reap_consumers(
+        &self,
+        stream: &str,
+        group: &str,
+        idle: Duration,
+    ) -> Result<Vec<String>, StoreError>;
+
     /// Saves a checkpoint (the last position handled) under `name` for this stream.
     async fn save_checkpoint(
         &self,

@@ -22,6 +22,11 @@ const BLOCK: Duration = Duration::from_millis(500);
 const CLAIM_IDLE: Duration = Duration::from_secs(30);
 /// How often to look for such entries.
 const CLAIM_EVERY: Duration = Duration::from_secs(5);
+/// Consumers without pending entries that have not read for this long are gone: a live
+/// worker reads every half second.
+const REAP_IDLE: Duration = Duration::from_secs(600);
+/// How often to remove them.
+const REAP_EVERY: Duration = Duration::from_secs(60);
 
 /// Runs until the subscription stops, then leaves the group: this process's consumer is
 /// removed, and entries of an unfinished batch pass to the group's orphaned consumer, from
@@ -59,9 +64,20 @@ async fn consume(ctx: &WorkerContext, stream: &str, mut pipeline: Pipeline) {
         }
     }
     let mut last_claim: Option<Instant> = None;
+    let mut last_reap: Option<Instant> = None;
     loop {
         if ctx.stopping() {
             return;
+        }
+        if last_reap.is_none_or(|t| t.elapsed() >= REAP_EVERY) {
+            last_reap = Some(Instant::now());
+            match ctx.store.reap_consumers(&stream, &group, REAP_IDLE).await {
+                Ok(reaped) if !reaped.is_empty() => {
+                    tracing::info!(subscription = %ctx.spec.name, %stream, ?reaped, "removed consumers that went away");
+                }
+                Ok(_) => {}
+                Err(error) => ctx.stats.set_error(&error.to_string()),
+            }
         }
         let mut entries = Vec::new();
         if last_claim.is_none_or(|t| t.elapsed() >= CLAIM_EVERY) {

@@ -541,6 +541,38 @@ pub async fn a_removed_consumers_entries_stay_claimable(target: &Target) {
     assert_eq!(store.remove_consumer(S, "g", "nobody").await.unwrap(), 0);
 }
 
+pub async fn consumers_that_went_away_are_reaped_without_losing_entries(target: &Target) {
+    let store = target.open().await;
+    append_n(&*store, 2).await;
+    store
+        .create_group(S, "g", GroupStart::Beginning)
+        .await
+        .unwrap();
+    let gone = store.read_group(S, "g", "gone", 1, None).await.unwrap();
+    store.ack(S, "g", &[gone[0].position]).await.unwrap();
+    store.read_group(S, "g", "busy", 1, None).await.unwrap();
+
+    let reaped = store.reap_consumers(S, "g", Duration::ZERO).await.unwrap();
+    match target {
+        // Redis keeps a record of every consumer; the one without pending entries goes.
+        Target::Redis(_) => assert_eq!(reaped, ["gone"]),
+        // The embedded store keeps none: a consumer exists only through pending entries.
+        Target::Embedded(_) => assert!(reaped.is_empty()),
+    }
+    let pending = store.pending(S, "g", 10).await.unwrap();
+    assert_eq!(
+        pending.len(),
+        1,
+        "the busy consumer's entry is still pending"
+    );
+    assert_eq!(pending[0].consumer, "busy");
+    let later = store
+        .reap_consumers(S, "g", Duration::from_secs(3600))
+        .await
+        .unwrap();
+    assert!(later.is_empty(), "recently active consumers stay");
+}
+
 pub async fn checkpoints_are_kept_per_group_and_stream(target: &Target) {
     let store = target.open().await;
     assert_eq!(store.checkpoint(S, "billing").await.unwrap(), None);

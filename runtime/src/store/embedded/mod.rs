@@ -264,6 +264,18 @@ impl EventStore for EmbeddedStore {
             .await
     }
 
+    async fn reap_consumers(
+        &self,
+        stream: &str,
+        group: &str,
+        _idle: Duration,
+    ) -> Result<Vec<String>, StoreError> {
+        check_name("stream", stream)?;
+        check_name("group", group)?;
+        // No consumer records here: a consumer without pending entries does not exist.
+        Ok(Vec::new())
+    }
+
     async fn save_checkpoint(
         &self,
         stream: &str,

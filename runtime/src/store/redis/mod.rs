@@ -712,6 +712,33 @@ impl EventStore for RedisStore {
             .map_err(|e| group_error(e, stream, group))
     }
 
+    async fn reap_consumers(
+        &self,
+        stream: &str,
+        group: &str,
+        idle: Duration,
+    ) -> Result<Vec<String>, StoreError> {
+        let keys = check_group(stream, group)?;
+        let reply: redis::streams::StreamInfoConsumersReply = redis::cmd("XINFO")
+            .arg("CONSUMERS")
+            .arg(keys.events())
+            .arg(group)
+            .query_async(&mut self.conn())
+            .await
+            .map_err(|e| group_error(e, stream, group))?;
+        let mut reaped = Vec::new();
+        for consumer in reply.consumers {
+            let gone = consumer.pending == 0 && consumer.idle as u128 >= idle.as_millis();
+            if gone && consumer.name != ORPHANED_CONSUMER {
+                // The removal script moves anything it finds pending to the orphaned consumer,
+                // so a consumer that read in the meantime loses nothing.
+                self.remove_consumer(stream, group, &consumer.name).await?;
+                reaped.push(consumer.name);
+            }
+        }
+        Ok(reaped)
+    }
+
     async fn save_checkpoint(
         &self,
         stream: &str,
