@@ -21,7 +21,6 @@
 //! - [`replay`] — folding events through a plugin: `eddy replay`, golden-state tests
 //!   (`eddy test`) and shadow replay (`--compare`).
 //! - [`config`] — the `eddy.toml` file.
-//! - [`replay`] — folding a file of events through a plugin (`eddy replay`).
 //! - [`api`] — the HTTP API (axum): events, live streams, subscriptions, projections,
 //!   plugins, health, auth.
 //! - [`metrics`] — counters, gauges and histograms, exposed at `/metrics`.
