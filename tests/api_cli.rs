@@ -272,6 +272,10 @@ fn dead_letters_are_listed_and_redriven_and_metrics_follow_the_pipeline() {
             &format!("eddy_batch_duration_seconds_count{labels}")
         ) >= 1.0
     );
+    assert!(
+        metric(&server, &format!("eddy_plugin_fuel_used_total{labels}")) > 0.0,
+        "the plugin's fuel is counted"
+    );
 
     let redriven = ok(&client(&server, ADMIN, &["dlq", "fixme", "--redrive"]));
     assert!(redriven.contains("redriven: 3"), "{redriven}");

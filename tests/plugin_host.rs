@@ -388,6 +388,26 @@ fn retry_and_reject_errors_name_the_event_and_keep_earlier_results() {
 }
 
 #[test]
+fn the_fuel_a_plugin_uses_is_counted_and_grows_with_the_work() {
+    let mut reducer = instance("order_totals");
+    let state = reducer.init().unwrap();
+    reducer.take_fuel_used();
+    let one = [event("1", "order.created", "o")];
+    let state = reducer.apply(state, &batch(&one)).unwrap();
+    let fuel_one = reducer.take_fuel_used();
+    assert!(fuel_one > 0, "a call uses fuel");
+    let many: Vec<_> = (0..50)
+        .map(|i| event(&i.to_string(), "order.paid", "o"))
+        .collect();
+    reducer.apply(state, &batch(&many)).unwrap();
+    assert!(
+        reducer.take_fuel_used() > fuel_one,
+        "fifty events use more than one"
+    );
+    assert_eq!(reducer.take_fuel_used(), 0, "taking resets the count");
+}
+
+#[test]
 fn a_reducer_called_as_a_filter_is_refused_not_run() {
     let mut reducer = instance("order_totals");
     let failure = reducer.filter(&batch(&[event("1", "t", "s")])).unwrap_err();

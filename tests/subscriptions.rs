@@ -480,3 +480,21 @@ fn two_servers_share_a_reducer_on_redis_and_one_being_killed_loses_nothing() {
         assert_eq!(projection["events"], *count, "subject {subject}");
     }
 }
+
+#[test]
+fn readyz_reports_an_unreachable_store_while_healthz_stays_up() {
+    let redis = store_support::RedisServer::start();
+    let dir = tempfile::tempdir().unwrap();
+    let server = Server::start(&dir.path().join("data"), Some(&redis.url()), None, None);
+    assert_eq!(get(server.addr, "/readyz").status, 200);
+    drop(redis); // kills the redis-server
+    wait_until(TIMEOUT, "readyz to report the store", || {
+        let answer = get(server.addr, "/readyz");
+        answer.status == 503 && answer.body.contains("store")
+    });
+    assert_eq!(
+        get(server.addr, "/healthz").status,
+        200,
+        "the process itself is alive"
+    );
+}

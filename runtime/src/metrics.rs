@@ -323,6 +323,17 @@ pub fn batch_processed(subscription: &str, plugin: &str, duration: Duration) {
         .observe(duration);
 }
 
+/// A subscription's plugins (filter included) used `fuel` on one batch, retries included.
+pub fn plugin_fuel_used(subscription: &str, plugin: &str, fuel: u64) {
+    global()
+        .counter(
+            "eddy_plugin_fuel_used_total",
+            "Fuel (roughly, WebAssembly instructions) a subscription's plugins used.",
+            &[("subscription", subscription), ("plugin", plugin)],
+        )
+        .inc_by(fuel);
+}
+
 /// A plugin call trapped: a panic, running out of fuel or memory, or another wasm trap.
 pub fn plugin_trapped(plugin: &str, reason: &str) {
     global()

@@ -27,6 +27,8 @@ pub struct PluginInstance {
     limits: Limits,
     live: Option<Live>,
     init_state: Option<Vec<u8>>,
+    /// Fuel used by calls since [`PluginInstance::take_fuel_used`] was last asked.
+    fuel_used: u64,
 }
 
 struct Live {
@@ -85,6 +87,7 @@ impl PluginInstance {
             limits,
             live: None,
             init_state: None,
+            fuel_used: 0,
         };
         instance.live()?;
         Ok(instance)
@@ -93,6 +96,25 @@ impl PluginInstance {
     /// The plugin this instance runs.
     pub fn plugin(&self) -> &Plugin {
         &self.plugin
+    }
+
+    /// The fuel (roughly, WebAssembly instructions) the plugin used since the last time this
+    /// was asked; for metrics.
+    pub fn take_fuel_used(&mut self) -> u64 {
+        std::mem::take(&mut self.fuel_used)
+    }
+
+    /// Adds the fuel the call that just ended used to the total (before the store can be
+    /// dropped by a trap).
+    fn settle_fuel(&mut self) {
+        let per_event = self.limits.fuel;
+        if let Some(live) = self.live.as_mut() {
+            let left = live.store.get_fuel().unwrap_or(0);
+            let sandbox = live.store.data_mut();
+            let used = sandbox.fuel_used + per_event.saturating_sub(left);
+            sandbox.fuel_used = 0;
+            self.fuel_used = self.fuel_used.saturating_add(used);
+        }
     }
 
     /// The reducer's initial state (computed once per instance: `init` is deterministic).
@@ -301,6 +323,7 @@ impl PluginInstance {
                     bad_output(&plugin, "state given to a non-reducer"),
                 ))),
             });
+        self.settle_fuel();
         match result {
             Ok(Ok(acc)) => {
                 let expected = events.len();

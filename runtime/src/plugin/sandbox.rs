@@ -31,6 +31,8 @@ pub(crate) struct Sandbox {
     /// refill its fuel by entering the same event again.
     next_index: usize,
     fuel_per_event: u64,
+    /// Fuel used in the current call up to the last refill (see `enter_event`).
+    pub(crate) fuel_used: u64,
     plugin: Arc<str>,
 }
 
@@ -60,6 +62,7 @@ impl Sandbox {
             batch: Vec::new(),
             next_index: 0,
             fuel_per_event: limits.fuel,
+            fuel_used: 0,
             plugin,
         }
     }
@@ -137,6 +140,10 @@ fn enter_event(mut store: StoreContextMut<'_, Sandbox>, index: u32) {
     sandbox.next_index = index + 1;
     sandbox.context.enter(sandbox.batch[index]);
     let fuel = sandbox.fuel_per_event;
+    // Account for what was used since the last fill before refilling.
+    let left = store.get_fuel().unwrap_or(0);
+    let sandbox = store.data_mut();
+    sandbox.fuel_used += fuel.saturating_sub(left);
     // Refilling per event makes running out of fuel independent of the batch size.
     let _ = store.set_fuel(fuel);
 }

@@ -361,11 +361,17 @@ impl Pipeline {
         (self.jitter % 1000) as f64 / 1000.0
     }
 
-    fn count<T>(&self, fates: &[Fate<T>], started: std::time::Instant) {
+    fn count<T>(&mut self, fates: &[Fate<T>], started: std::time::Instant) {
         let done = fates.iter().filter(|f| matches!(f, Fate::Done(_))).count();
         self.stats.processed(done as u64);
         metrics::events_processed(&self.spec.name, &self.spec.plugin, done as u64);
         metrics::batch_processed(&self.spec.name, &self.spec.plugin, started.elapsed());
+        let fuel = self.plugin.take_fuel_used()
+            + self
+                .filter
+                .as_mut()
+                .map_or(0, PluginInstance::take_fuel_used);
+        metrics::plugin_fuel_used(&self.spec.name, &self.spec.plugin, fuel);
     }
 
     fn record_failure(&self, error: &CallError) {
