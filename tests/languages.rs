@@ -12,7 +12,7 @@ use std::path::{Path, PathBuf};
 
 use support::histories::{order_data_edge_cases, order_history};
 use support::plugins::plugin_path;
-use support::{repo_root, stdout_of};
+use support::{eddy, repo_root, stdout_of};
 
 /// The three components, Rust first (the reference).
 fn components() -> [(&'static str, PathBuf); 3] {
@@ -36,20 +36,6 @@ fn built(folder: &str, file: &str) -> PathBuf {
         path.display()
     );
     path
-}
-
-/// Runs `eddy`: this package's binary, or `$EDDY_TEST_BIN` when set (worktrees that share one
-/// target directory overwrite each other's `target/debug/eddy`).
-fn eddy(args: &[&str]) -> std::process::Output {
-    match std::env::var_os("EDDY_TEST_BIN") {
-        Some(bin) => std::process::Command::new(bin)
-            .args(args)
-            .env("EDDY_CACHE_DIR", support::cache_dir())
-            .env("RUST_LOG", "warn")
-            .output()
-            .expect("the eddy binary runs"),
-        None => support::eddy(args),
-    }
 }
 
 fn replay(plugin: &Path, events: &Path, batch: &str) -> String {

@@ -13,14 +13,6 @@ use std::process::{Command, Output};
 use support::plugins::plugin_path;
 use support::{cache_dir, repo_root};
 
-/// The `eddy` under test: this package's binary, or `$EDDY_TEST_BIN` when set (worktrees that
-/// share one target directory overwrite each other's `target/debug/eddy`).
-fn eddy_bin() -> PathBuf {
-    std::env::var_os("EDDY_TEST_BIN")
-        .map(PathBuf::from)
-        .unwrap_or_else(|| env!("CARGO_BIN_EXE_eddy").into())
-}
-
 /// A fresh folder for one test's scaffolds.
 fn scratch(test: &str) -> PathBuf {
     let dir = repo_root().join("target/tmp/plugin-cli").join(test);
@@ -32,7 +24,7 @@ fn scratch(test: &str) -> PathBuf {
 /// Runs `eddy` in `dir`. A nested cargo must not build into the outer test run's target
 /// directory (whose lock the outer cargo may hold): `target_dir` chooses its own.
 fn eddy_in(dir: &Path, args: &[&str], target_dir: Option<&Path>) -> Output {
-    let mut command = Command::new(eddy_bin());
+    let mut command = Command::new(env!("CARGO_BIN_EXE_eddy"));
     command
         .args(args)
         .current_dir(dir)

@@ -14,5 +14,5 @@ mod position;
 pub use cloud_event::{CloudEvent, Data, EventTime, ExtensionValue, media_type_essence};
 pub use error::EventError;
 pub use jsonl::{JsonlError, JsonlReader};
-pub use pattern::TypePattern;
+pub use pattern::{TypePattern, glob_matches};
 pub use position::{Position, PositionError};

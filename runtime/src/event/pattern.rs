@@ -15,7 +15,7 @@ impl TypePattern {
 
     /// Whether `event_type` matches this pattern.
     pub fn matches(&self, event_type: &str) -> bool {
-        glob_match(self.0.as_bytes(), event_type.as_bytes())
+        glob_matches(&self.0, event_type)
     }
 
     /// The pattern's text.
@@ -28,6 +28,12 @@ impl fmt::Display for TypePattern {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.write_str(&self.0)
     }
+}
+
+/// Whether `event_type` matches the glob `pattern`, without building a [`TypePattern`] (for
+/// patterns kept as text, matched on every event).
+pub fn glob_matches(pattern: &str, event_type: &str) -> bool {
+    glob_match(pattern.as_bytes(), event_type.as_bytes())
 }
 
 /// Iterative glob match with single-star backtracking: linear in practice, no recursion.

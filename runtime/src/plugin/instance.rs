@@ -150,8 +150,13 @@ impl PluginInstance {
         state: Vec<u8>,
         batch: &EventBatch,
     ) -> Result<Vec<u8>, BatchFailure<Vec<u8>>> {
-        self.check_kind(PluginKind::Reducer, Acc::State(state.clone()))
-            .map_err(|f| f.map(|_| state.clone()))?;
+        if let Err(error) = self.expect_kind(PluginKind::Reducer) {
+            return Err(BatchFailure {
+                index: 0,
+                error,
+                before: state,
+            });
+        }
         match self.run(Acc::State(state), batch, 0..batch.len()) {
             Ok(Acc::State(s)) => Ok(s),
             Err(f) => Err(f.map(|acc| match acc {
@@ -164,8 +169,13 @@ impl PluginInstance {
 
     /// Asks a filter which events to keep: one verdict per event.
     pub fn filter(&mut self, batch: &EventBatch) -> Result<Vec<bool>, BatchFailure<Vec<bool>>> {
-        self.check_kind(PluginKind::Filter, Acc::Verdicts(Vec::new()))
-            .map_err(|f| f.map(|_| Vec::new()))?;
+        if let Err(error) = self.expect_kind(PluginKind::Filter) {
+            return Err(BatchFailure {
+                index: 0,
+                error,
+                before: Vec::new(),
+            });
+        }
         match self.run(
             Acc::Verdicts(Vec::with_capacity(batch.len())),
             batch,
@@ -185,8 +195,13 @@ impl PluginInstance {
         &mut self,
         batch: &EventBatch,
     ) -> Result<Vec<Vec<Emitted>>, BatchFailure<Vec<Vec<Emitted>>>> {
-        self.check_kind(PluginKind::Handler, Acc::Outputs(Vec::new()))
-            .map_err(|f| f.map(|_| Vec::new()))?;
+        if let Err(error) = self.expect_kind(PluginKind::Handler) {
+            return Err(BatchFailure {
+                index: 0,
+                error,
+                before: Vec::new(),
+            });
+        }
         match self.run(
             Acc::Outputs(Vec::with_capacity(batch.len())),
             batch,
@@ -208,14 +223,6 @@ impl PluginInstance {
         Err(CallError::BadOutput {
             plugin: self.plugin.name().to_string(),
             message: format!("it is a {}, not a {kind}", self.plugin.kind()),
-        })
-    }
-
-    fn check_kind(&self, kind: PluginKind, empty: Acc) -> Result<(), BatchFailure<Acc>> {
-        self.expect_kind(kind).map_err(|error| BatchFailure {
-            index: 0,
-            error,
-            before: empty,
         })
     }
 

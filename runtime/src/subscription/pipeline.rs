@@ -179,7 +179,8 @@ impl Pipeline {
             let mut todo: &[usize] = &indices;
             while !todo.is_empty() {
                 let batch = batch_of(inputs, todo);
-                match self.plugin.apply(state.clone(), &batch) {
+                // Moved, not copied: success and failure both hand the state back.
+                match self.plugin.apply(std::mem::take(&mut state), &batch) {
                     Ok(next) => {
                         state = next;
                         count += todo.len() as u64;

@@ -47,7 +47,8 @@ pub(crate) fn partition_of(subject: &str, partitions: u32) -> u32 {
 pub(crate) async fn run(ctx: WorkerContext, partition: u32, mut pipeline: Pipeline) {
     let lease = lease_name(&ctx.spec.name, partition);
     let mut streams = ctx.spec.streams.clone();
-    streams.push(redrive_stream(&ctx.spec.name));
+    let redrive = redrive_stream(&ctx.spec.name);
+    streams.push(redrive.clone());
     let mut hash = pipeline.plugin_hash();
     // Set when the plugin's code changed and the partition's checkpoints still have to go
     // back to the start (kept across a lost lease, so the reset is never skipped).
@@ -179,9 +180,7 @@ pub(crate) async fn run(ctx: WorkerContext, partition: u32, mut pipeline: Pipeli
                 };
                 advanced.push((stream.clone(), last));
                 for stored in entries {
-                    let input = if stored.event.ty == REDRIVE_TYPE
-                        && *stream == redrive_stream(&ctx.spec.name)
-                    {
+                    let input = if stored.event.ty == REDRIVE_TYPE && *stream == redrive {
                         match resolve_link(ctx.store.as_ref(), &ctx.spec.name, &stored.event).await
                         {
                             Ok(Some((dlq, original_stream, original))) => Input {

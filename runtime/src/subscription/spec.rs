@@ -145,7 +145,7 @@ impl SubscriptionSpec {
 
     /// Whether an event of type `ty` is for this subscription (no patterns: every type).
     pub fn wants_type(&self, ty: &str) -> bool {
-        self.types.is_empty() || self.types.iter().any(|p| TypePattern::new(p).matches(ty))
+        self.types.is_empty() || self.types.iter().any(|p| crate::event::glob_matches(p, ty))
     }
 
     /// Checks what serde cannot: names, ranges and consistency.
