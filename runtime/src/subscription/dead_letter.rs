@@ -7,6 +7,8 @@
 //! `<name>.redrive`, a stream the subscription also reads; the link is resolved to the
 //! original event, so the plugin sees it exactly as it first did.
 
+use super::SubscriptionError;
+use crate::store::Append;
 use std::sync::atomic::{AtomicU64, Ordering};
 
 use crate::event::{CloudEvent, ExtensionValue, Position};
@@ -150,4 +152,76 @@ pub(crate) async fn resolve_link(
         event: letter.event,
     };
     Ok(Some((position, letter.stream, original)))
+}
+
+impl super::SubscriptionHost {
+    /// Dead letters not yet redriven successfully, oldest first, after `from`.
+    pub async fn dead_letters(
+        &self,
+        name: &str,
+        from: Option<Position>,
+        limit: usize,
+    ) -> Result<Vec<DeadLetter>, SubscriptionError> {
+        self.require(name).await?;
+        let mut letters = Vec::new();
+        let mut cursor = from;
+        while letters.len() < limit {
+            let page = self
+                .store
+                .read(
+                    &dlq_stream(name),
+                    Read {
+                        from: cursor,
+                        direction: Direction::Forward,
+                        limit: 256,
+                        subject: None,
+                    },
+                )
+                .await?;
+            let Some(last) = page.last().map(|s| s.position) else {
+                break;
+            };
+            cursor = Some(last);
+            for stored in page {
+                let resolved = self
+                    .store
+                    .load_state(&resolved_projection(name), &stored.position.to_string())
+                    .await?
+                    .is_some();
+                if !resolved && letters.len() < limit {
+                    letters.push(DeadLetter::from_stored(stored));
+                }
+            }
+        }
+        Ok(letters)
+    }
+
+    /// Asks the subscription to process dead letters again: all of them, or those whose
+    /// event has one of `ids`. Returns how many were sent. Each is processed like a new event; if it
+    /// fails again it stays a dead letter.
+    pub async fn redrive(
+        &self,
+        name: &str,
+        ids: Option<Vec<String>>,
+    ) -> Result<usize, SubscriptionError> {
+        let letters = self.dead_letters(name, None, usize::MAX).await?;
+        let links: Vec<_> = letters
+            .iter()
+            .filter(|l| ids.as_ref().is_none_or(|ids| ids.contains(&l.event.id)))
+            .map(|l| redrive_link(l.position))
+            .collect();
+        let count = links.len();
+        for chunk in links.chunks(512) {
+            self.store
+                .append(
+                    &redrive_stream(name),
+                    Append {
+                        events: chunk.to_vec(),
+                        expected_version: None,
+                    },
+                )
+                .await?;
+        }
+        Ok(count)
+    }
 }

@@ -1,4 +1,8 @@
 //! The running subscriptions of one `eddy` process: start, stop, inspect.
+//!
+//! The operations on what a subscription holds live with their concepts, as further
+//! `impl SubscriptionHost` blocks: dead letters and redrive in `dead_letter.rs`, time travel in
+//! `time_travel.rs`, shadows in `shadow.rs`.
 
 use std::collections::{BTreeMap, HashMap};
 use std::path::{Path, PathBuf};
@@ -9,22 +13,18 @@ use std::time::Duration;
 use tokio::sync::{Mutex, watch};
 use tokio::task::JoinHandle;
 
-use super::dead_letter::{
-    DeadLetter, dlq_stream, redrive_link, redrive_stream, resolved_projection,
-};
+use super::dead_letter::redrive_stream;
 use super::pipeline::Follow;
 use super::pipeline::Pipeline;
 use super::reducer_worker::lease_name;
-use super::shadow::{self, ShadowReport};
 use super::stats::{Stats, StatsSnapshot};
-use super::time_travel::{self, At, StateAt, TimeTravelError};
 use super::worker::WorkerContext;
 use super::{SubscriptionSpec, handler_worker, reducer_worker};
 use crate::event::Position;
 use crate::plugin::{
     LoadError, Plugin, PluginEngine, PluginInstance, PluginKind, PluginRegistry, PluginSlot,
 };
-use crate::store::{Append, Direction, EventStore, Lease, MAX_READ, Read, SavedState, StoreError};
+use crate::store::{Direction, EventStore, Lease, MAX_READ, Read, SavedState, StoreError};
 
 /// Why a subscription request failed.
 #[derive(Debug, thiserror::Error)]
@@ -80,10 +80,10 @@ pub struct StreamProgress {
     pub lag: usize,
 }
 
-struct Running {
-    spec: Arc<SubscriptionSpec>,
-    plugin: Plugin,
-    filter: Option<Plugin>,
+pub(super) struct Running {
+    pub(super) spec: Arc<SubscriptionSpec>,
+    pub(super) plugin: Plugin,
+    pub(super) filter: Option<Plugin>,
     /// The registry slot of a plugin of the watched folder: its current version.
     slot: Option<Arc<PluginSlot>>,
     stats: Arc<Stats>,
@@ -94,13 +94,13 @@ struct Running {
 
 /// Runs subscriptions against one store.
 pub struct SubscriptionHost {
-    store: Arc<dyn EventStore>,
+    pub(super) store: Arc<dyn EventStore>,
     engine: PluginEngine,
     plugins_dir: Option<PathBuf>,
     /// With a watched plugins folder: names in specs resolve here, and workers follow swaps.
     registry: Option<Arc<PluginRegistry>>,
     consumer: String,
-    running: Mutex<BTreeMap<String, Running>>,
+    pub(super) running: Mutex<BTreeMap<String, Running>>,
     /// Subscriptions stopped because a plugin they use was deleted, by name: restarted when
     /// the plugin comes back.
     parked: Mutex<BTreeMap<String, SubscriptionSpec>>,
@@ -190,7 +190,7 @@ impl SubscriptionHost {
 
     /// A spec's plugin: from the registry for a name when the folder is watched (with the
     /// slot to follow), else loaded from its file.
-    async fn load(
+    pub(super) async fn load(
         &self,
         name: &str,
     ) -> Result<(Plugin, Option<Arc<PluginSlot>>), SubscriptionError> {
@@ -453,82 +453,12 @@ impl SubscriptionHost {
         })
     }
 
-    async fn require(&self, name: &str) -> Result<(), SubscriptionError> {
+    pub(super) async fn require(&self, name: &str) -> Result<(), SubscriptionError> {
         if self.running.lock().await.contains_key(name) {
             Ok(())
         } else {
             Err(SubscriptionError::NotFound(name.to_string()))
         }
-    }
-
-    /// Dead letters not yet redriven successfully, oldest first, after `from`.
-    pub async fn dead_letters(
-        &self,
-        name: &str,
-        from: Option<Position>,
-        limit: usize,
-    ) -> Result<Vec<DeadLetter>, SubscriptionError> {
-        self.require(name).await?;
-        let mut letters = Vec::new();
-        let mut cursor = from;
-        while letters.len() < limit {
-            let page = self
-                .store
-                .read(
-                    &dlq_stream(name),
-                    Read {
-                        from: cursor,
-                        direction: Direction::Forward,
-                        limit: 256,
-                        subject: None,
-                    },
-                )
-                .await?;
-            let Some(last) = page.last().map(|s| s.position) else {
-                break;
-            };
-            cursor = Some(last);
-            for stored in page {
-                let resolved = self
-                    .store
-                    .load_state(&resolved_projection(name), &stored.position.to_string())
-                    .await?
-                    .is_some();
-                if !resolved && letters.len() < limit {
-                    letters.push(DeadLetter::from_stored(stored));
-                }
-            }
-        }
-        Ok(letters)
-    }
-
-    /// Asks the subscription to process dead letters again: all of them, or those whose
-    /// event has one of `ids`. Returns how many were sent. Each is processed like a new event; if it
-    /// fails again it stays a dead letter.
-    pub async fn redrive(
-        &self,
-        name: &str,
-        ids: Option<Vec<String>>,
-    ) -> Result<usize, SubscriptionError> {
-        let letters = self.dead_letters(name, None, usize::MAX).await?;
-        let links: Vec<_> = letters
-            .iter()
-            .filter(|l| ids.as_ref().is_none_or(|ids| ids.contains(&l.event.id)))
-            .map(|l| redrive_link(l.position))
-            .collect();
-        let count = links.len();
-        for chunk in links.chunks(512) {
-            self.store
-                .append(
-                    &redrive_stream(name),
-                    Append {
-                        events: chunk.to_vec(),
-                        expected_version: None,
-                    },
-                )
-                .await?;
-        }
-        Ok(count)
     }
 
     /// A reducer subscription's state of `subject`.
@@ -550,82 +480,6 @@ impl SubscriptionHost {
     ) -> Result<Vec<String>, SubscriptionError> {
         self.require(name).await?;
         Ok(self.store.list_states(name, after, limit).await?)
-    }
-
-    /// A reducer subscription's state of `subject` as of `at`, recomputed by its current
-    /// plugin from the nearest earlier snapshot (see `snapshot_every`); `None` if no
-    /// event of the subject had been applied by then.
-    pub async fn state_at(
-        &self,
-        name: &str,
-        subject: &str,
-        at: &At,
-    ) -> Result<Option<StateAt>, SubscriptionError> {
-        let (spec, plugin, filter) = {
-            let running = self.running.lock().await;
-            let r = running
-                .get(name)
-                .ok_or_else(|| SubscriptionError::NotFound(name.to_string()))?;
-            (r.spec.clone(), r.plugin.clone(), r.filter.clone())
-        };
-        let subscription = time_travel::Subscription {
-            store: &self.store,
-            spec: &spec,
-            plugin: &plugin,
-            filter: filter.as_ref(),
-        };
-        time_travel::state_at(subscription, subject, at)
-            .await
-            .map_err(|e| match e {
-                TimeTravelError::Store(e) => SubscriptionError::Store(e),
-                TimeTravelError::Plugin(message) => SubscriptionError::Plugin(message),
-            })
-    }
-
-    /// Starts the shadow of reducer subscription `name`: the same spec with `plugin`, under
-    /// the name `<name>.shadow` (its own partitions, leases, checkpoints and states).
-    pub async fn start_shadow(&self, name: &str, plugin: &str) -> Result<(), SubscriptionError> {
-        let spec = {
-            let running = self.running.lock().await;
-            let r = running
-                .get(name)
-                .ok_or_else(|| SubscriptionError::NotFound(name.to_string()))?;
-            if r.plugin.kind() != PluginKind::Reducer {
-                return Err(SubscriptionError::Plugin(format!(
-                    "subscription `{name}` runs a {}; only reducers have shadows",
-                    r.plugin.kind()
-                )));
-            }
-            shadow::shadow_spec(&r.spec, plugin)
-        };
-        let (shadow, _) = self.load(plugin).await?;
-        if shadow.kind() != PluginKind::Reducer {
-            return Err(SubscriptionError::Plugin(format!(
-                "plugin `{plugin}` is a {}; a shadow runs a reducer",
-                shadow.kind()
-            )));
-        }
-        if self.running.lock().await.contains_key(&spec.name) {
-            return Err(SubscriptionError::AlreadyExists(spec.name));
-        }
-        shadow::reset(self.store.as_ref(), &spec).await?;
-        self.start(spec).await
-    }
-
-    /// Compares a page of subjects of `name` and its shadow (subjects after `after`, at most
-    /// `limit`).
-    pub async fn shadow_report(
-        &self,
-        name: &str,
-        after: Option<&str>,
-        limit: usize,
-    ) -> Result<ShadowReport, SubscriptionError> {
-        let live = self.info(name).await?;
-        let shadow_name = shadow::shadow_name(name);
-        let shadow = self.info(&shadow_name).await?;
-        shadow::report(&self.store, &live, &shadow, after, limit)
-            .await
-            .map_err(SubscriptionError::from)
     }
 
     /// The spec of a running subscription.

@@ -2,6 +2,8 @@
 //! its own partitions, leases, checkpoints and states (projection `<name>.shadow`), and the
 //! subject-by-subject comparison of the two projections.
 
+use super::SubscriptionError;
+use crate::plugin::PluginKind;
 use serde_json::Value;
 
 use super::dead_letter::redrive_stream;
@@ -156,4 +158,52 @@ pub(crate) async fn report(
         differing,
         next,
     })
+}
+
+impl super::SubscriptionHost {
+    /// Starts the shadow of reducer subscription `name`: the same spec with `plugin`, under
+    /// the name `<name>.shadow` (its own partitions, leases, checkpoints and states).
+    pub async fn start_shadow(&self, name: &str, plugin: &str) -> Result<(), SubscriptionError> {
+        let spec = {
+            let running = self.running.lock().await;
+            let r = running
+                .get(name)
+                .ok_or_else(|| SubscriptionError::NotFound(name.to_string()))?;
+            if r.plugin.kind() != PluginKind::Reducer {
+                return Err(SubscriptionError::Plugin(format!(
+                    "subscription `{name}` runs a {}; only reducers have shadows",
+                    r.plugin.kind()
+                )));
+            }
+            shadow_spec(&r.spec, plugin)
+        };
+        let (shadow, _) = self.load(plugin).await?;
+        if shadow.kind() != PluginKind::Reducer {
+            return Err(SubscriptionError::Plugin(format!(
+                "plugin `{plugin}` is a {}; a shadow runs a reducer",
+                shadow.kind()
+            )));
+        }
+        if self.running.lock().await.contains_key(&spec.name) {
+            return Err(SubscriptionError::AlreadyExists(spec.name));
+        }
+        reset(self.store.as_ref(), &spec).await?;
+        self.start(spec).await
+    }
+
+    /// Compares a page of subjects of `name` and its shadow (subjects after `after`, at most
+    /// `limit`).
+    pub async fn shadow_report(
+        &self,
+        name: &str,
+        after: Option<&str>,
+        limit: usize,
+    ) -> Result<ShadowReport, SubscriptionError> {
+        let live = self.info(name).await?;
+        let shadow_name = shadow_name(name);
+        let shadow = self.info(&shadow_name).await?;
+        report(&self.store, &live, &shadow, after, limit)
+            .await
+            .map_err(SubscriptionError::from)
+    }
 }

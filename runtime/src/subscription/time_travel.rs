@@ -7,6 +7,7 @@
 //! replays at most `snapshot_every` events. Events of several streams are folded in position
 //! order.
 
+use super::SubscriptionError;
 use std::collections::{HashMap, VecDeque};
 use std::str::FromStr;
 use std::sync::Arc;
@@ -234,6 +235,38 @@ impl SubjectEvents {
                 redrive_of: None,
             })
         }))
+    }
+}
+
+impl super::SubscriptionHost {
+    /// A reducer subscription's state of `subject` as of `at`, recomputed by its current
+    /// plugin from the nearest earlier snapshot (see `snapshot_every`); `None` if no
+    /// event of the subject had been applied by then.
+    pub async fn state_at(
+        &self,
+        name: &str,
+        subject: &str,
+        at: &At,
+    ) -> Result<Option<StateAt>, SubscriptionError> {
+        let (spec, plugin, filter) = {
+            let running = self.running.lock().await;
+            let r = running
+                .get(name)
+                .ok_or_else(|| SubscriptionError::NotFound(name.to_string()))?;
+            (r.spec.clone(), r.plugin.clone(), r.filter.clone())
+        };
+        let subscription = Subscription {
+            store: &self.store,
+            spec: &spec,
+            plugin: &plugin,
+            filter: filter.as_ref(),
+        };
+        state_at(subscription, subject, at)
+            .await
+            .map_err(|e| match e {
+                TimeTravelError::Store(e) => SubscriptionError::Store(e),
+                TimeTravelError::Plugin(message) => SubscriptionError::Plugin(message),
+            })
     }
 }
 
