@@ -4,34 +4,13 @@
 
 mod support;
 
-use std::sync::Arc;
-
-use axum::Router;
 use axum::body::Body;
-use axum::http::{Request, StatusCode};
-use http_body_util::BodyExt;
+use axum::http::StatusCode;
 use serde_json::{Value, json};
-use tower::ServiceExt;
 
-use eddy::api::{ApiConfig, router};
-use eddy::store::EventStore;
+use eddy::api::ApiConfig;
 use support::Target;
-
-struct Api {
-    app: Router,
-    _target: Target,
-    _store: Arc<dyn EventStore>,
-}
-
-async fn api_with(config: ApiConfig) -> Api {
-    let target = Target::embedded();
-    let store = target.open().await;
-    Api {
-        app: router(store.clone(), config),
-        _target: target,
-        _store: store,
-    }
-}
+use support::api::{Api, api_with};
 
 async fn api() -> Api {
     api_with(ApiConfig::default()).await
@@ -51,23 +30,7 @@ impl Api {
         headers: &[(&str, &str)],
         body: impl Into<Body>,
     ) -> Reply {
-        let mut request = Request::builder().method(method).uri(uri);
-        for (name, value) in headers {
-            request = request.header(*name, *value);
-        }
-        let response = self
-            .app
-            .clone()
-            .oneshot(request.body(body.into()).unwrap())
-            .await
-            .unwrap();
-        let status = response.status();
-        let content_type = response
-            .headers()
-            .get("content-type")
-            .map(|v| v.to_str().unwrap().to_string())
-            .unwrap_or_default();
-        let bytes = response.into_body().collect().await.unwrap().to_bytes();
+        let (status, content_type, bytes) = self.fetch(method, uri, headers, body).await;
         let json = if bytes.is_empty() {
             Value::Null
         } else {

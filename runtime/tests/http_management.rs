@@ -9,54 +9,20 @@ use std::sync::Arc;
 use std::sync::atomic::AtomicBool;
 use std::time::Duration;
 
-use axum::Router;
 use axum::body::Body;
-use axum::http::{Request, Response, StatusCode};
+use axum::http::{Request, StatusCode};
 use http_body_util::BodyExt;
 use serde_json::{Value, json};
 use tower::ServiceExt;
 
 use eddy::api::{Access, ApiConfig, Auth, LiveLimits, Role, endpoints, router};
-use eddy::store::EventStore;
 use support::Target;
+use support::api::{Api, api_with, request};
 
 const READER: &str = "reader-token-0123456789";
 const ADMIN: &str = "admin-token-0123456789";
 
-struct Api {
-    app: Router,
-    _target: Target,
-    _store: Arc<dyn EventStore>,
-}
-
-async fn api_with(config: ApiConfig) -> Api {
-    let target = Target::embedded();
-    let store = target.open().await;
-    Api {
-        app: router(store.clone(), config),
-        _target: target,
-        _store: store,
-    }
-}
-
-fn request(
-    method: &str,
-    uri: &str,
-    headers: &[(&str, &str)],
-    body: impl Into<Body>,
-) -> Request<Body> {
-    let mut request = Request::builder().method(method).uri(uri);
-    for (name, value) in headers {
-        request = request.header(*name, *value);
-    }
-    request.body(body.into()).unwrap()
-}
-
 impl Api {
-    async fn send(&self, request: Request<Body>) -> Response<Body> {
-        self.app.clone().oneshot(request).await.unwrap()
-    }
-
     async fn call(
         &self,
         method: &str,
@@ -64,14 +30,7 @@ impl Api {
         headers: &[(&str, &str)],
         body: impl Into<Body>,
     ) -> (StatusCode, String, String) {
-        let response = self.send(request(method, uri, headers, body)).await;
-        let status = response.status();
-        let content_type = response
-            .headers()
-            .get("content-type")
-            .map(|v| v.to_str().unwrap().to_string())
-            .unwrap_or_default();
-        let bytes = response.into_body().collect().await.unwrap().to_bytes();
+        let (status, content_type, bytes) = self.fetch(method, uri, headers, body).await;
         (
             status,
             content_type,

@@ -1,6 +1,8 @@
 //! Test support: a private `redis-server` per test, and a fresh store of either backend.
 #![allow(dead_code)]
 
+pub mod api;
+
 use std::io::{BufRead, BufReader};
 use std::net::TcpListener;
 use std::process::{Child, Command, Stdio};
