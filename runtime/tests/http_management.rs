@@ -1,5 +1,5 @@
-//! The management side of the HTTP API: health probes, auth, metrics, live streams, limits,
-//! and request parsers that never fail on hostile input.
+//! The management side of the HTTP API: health probes, auth, metrics, limits, and request
+//! parsers that never fail on hostile input. Live streams are in `http_live.rs`.
 //!
 //! Run with `cargo test -p eddy --test http_management`.
 
@@ -7,16 +7,13 @@ mod support;
 
 use std::sync::Arc;
 use std::sync::atomic::AtomicBool;
-use std::time::Duration;
 
 use axum::body::Body;
 use axum::http::{Request, StatusCode};
 use http_body_util::BodyExt;
 use serde_json::{Value, json};
-use tower::ServiceExt;
 
-use eddy::api::{Access, ApiConfig, Auth, LiveLimits, Role, endpoints, router};
-use support::Target;
+use eddy::api::{Access, ApiConfig, Auth, Role, endpoints};
 use support::api::{Api, api_with, request};
 
 const READER: &str = "reader-token-0123456789";
@@ -300,217 +297,6 @@ async fn metrics_are_prometheus_text_and_count_published_events() {
         2.0,
         "{text}"
     );
-}
-
-/// Reads server-sent events from a body until `want` events (or the end) arrive: `(event
-/// name, id, data)` each.
-async fn read_sse(body: &mut Body, want: usize) -> Vec<(String, String, String)> {
-    let mut buffer = String::new();
-    let mut events = Vec::new();
-    while events.len() < want {
-        let frame = tokio::time::timeout(Duration::from_secs(10), body.frame())
-            .await
-            .expect("an event within 10 s");
-        let Some(frame) = frame else { break };
-        let Ok(data) = frame.unwrap().into_data() else {
-            continue;
-        };
-        buffer.push_str(std::str::from_utf8(&data).unwrap());
-        while let Some((block, rest)) = buffer.split_once("\n\n") {
-            let (mut name, mut id, mut data) =
-                ("message".to_string(), String::new(), String::new());
-            for line in block.lines() {
-                if let Some(v) = line.strip_prefix("event:") {
-                    name = v.trim().to_string();
-                } else if let Some(v) = line.strip_prefix("id:") {
-                    id = v.trim().to_string();
-                } else if let Some(v) = line.strip_prefix("data:") {
-                    data.push_str(v.trim());
-                }
-            }
-            // Keep-alive comments carry no data.
-            if !data.is_empty() {
-                events.push((name, id, data));
-            }
-            buffer = rest.to_string();
-        }
-    }
-    events
-}
-
-fn event_id(data: &str) -> String {
-    let value: Value = serde_json::from_str(data).unwrap();
-    value["event"]["id"].as_str().unwrap().to_string()
-}
-
-#[tokio::test]
-async fn a_live_client_gets_new_events_and_resumes_after_last_event_id() {
-    let api = api_with(secured()).await;
-    let bearer = format!("Bearer {READER}");
-    api.publish("live", ce("old", "order.created"), Some(ADMIN))
-        .await;
-    let response = api
-        .send(request(
-            "GET",
-            "/api/v1/streams/live/events/live?type=order.*",
-            &[("authorization", &bearer)],
-            "",
-        ))
-        .await;
-    assert_eq!(response.status(), StatusCode::OK);
-    assert_eq!(response.headers()["content-type"], "text/event-stream");
-    let mut body = response.into_body();
-    api.publish("live", ce("1", "order.created"), Some(ADMIN))
-        .await;
-    api.publish("live", ce("skipped", "invoice.sent"), Some(ADMIN))
-        .await;
-    api.publish("live", ce("2", "order.paid"), Some(ADMIN))
-        .await;
-    let got = read_sse(&mut body, 2).await;
-    let ids: Vec<_> = got.iter().map(|(_, _, data)| event_id(data)).collect();
-    assert_eq!(ids, ["1", "2"], "only new events of the wanted types");
-    let last_seen = got[0].1.clone();
-    drop(body);
-
-    // The client drops after the first event; events go on meanwhile.
-    api.publish("live", ce("3", "order.shipped"), Some(ADMIN))
-        .await;
-    let response = api
-        .send(request(
-            "GET",
-            "/api/v1/streams/live/events/live?type=order.*",
-            &[("authorization", &bearer), ("last-event-id", &last_seen)],
-            "",
-        ))
-        .await;
-    let mut body = response.into_body();
-    let got = read_sse(&mut body, 2).await;
-    let ids: Vec<_> = got.iter().map(|(_, _, data)| event_id(data)).collect();
-    assert_eq!(ids, ["2", "3"], "resumes right after the last event seen");
-
-    let (status, content_type, _) = api
-        .call(
-            "GET",
-            "/api/v1/streams/live/events/live",
-            &[("authorization", &bearer), ("last-event-id", "nope")],
-            "",
-        )
-        .await;
-    assert_eq!(
-        (status, content_type.as_str()),
-        (StatusCode::BAD_REQUEST, "application/problem+json")
-    );
-}
-
-#[tokio::test]
-async fn a_client_that_stops_reading_is_ended_with_a_final_message() {
-    let api = api_with(ApiConfig {
-        live: LiveLimits {
-            buffer: 2,
-            stall_timeout: Duration::from_millis(200),
-        },
-        ..ApiConfig::default()
-    })
-    .await;
-    for i in 0..10 {
-        api.publish("busy", ce(&i.to_string(), "t"), None).await;
-    }
-    let response = api
-        .send(request(
-            "GET",
-            "/api/v1/streams/busy/events/live?from=0",
-            &[],
-            "",
-        ))
-        .await;
-    let mut body = response.into_body();
-    // Not reading: the buffer fills, and the server gives up on this client.
-    tokio::time::sleep(Duration::from_millis(600)).await;
-    let got = read_sse(&mut body, 100).await;
-    let names: Vec<_> = got.iter().map(|(name, _, _)| name.as_str()).collect();
-    assert_eq!(names, ["message", "message", "end"], "{got:?}");
-    assert!(got[2].2.contains("slow-client"), "{}", got[2].2);
-    // Another client is not affected.
-    let response = api
-        .send(request(
-            "GET",
-            "/api/v1/streams/busy/events/live?from=0",
-            &[],
-            "",
-        ))
-        .await;
-    let mut body = response.into_body();
-    let got = read_sse(&mut body, 10).await;
-    assert_eq!(got.len(), 10);
-}
-
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn a_websocket_client_gets_events_and_the_server_shuts_down_cleanly() {
-    use futures_util::StreamExt;
-    use tokio_tungstenite::tungstenite::Message;
-    let target = Target::embedded();
-    let store = target.open().await;
-    let config = ApiConfig::default();
-    let closing = config.closing.clone();
-    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
-    let address = listener.local_addr().unwrap();
-    let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
-    let server = tokio::spawn(eddy::api::serve(listener, store.clone(), config, async {
-        let _ = stopped.await;
-    }));
-    let app = router(store, ApiConfig::default());
-    let publish = |id: &'static str| {
-        let app = app.clone();
-        async move {
-            let response = app
-                .oneshot(request(
-                    "POST",
-                    "/api/v1/streams/ws/events",
-                    &[("content-type", "application/json")],
-                    ce(id, "t").to_string(),
-                ))
-                .await
-                .unwrap();
-            assert_eq!(response.status(), StatusCode::CREATED);
-        }
-    };
-    publish("1").await;
-    let (mut socket, _) =
-        tokio_tungstenite::connect_async(format!("ws://{address}/api/v1/streams/ws/ws?from=0"))
-            .await
-            .unwrap();
-    publish("2").await;
-    let mut ids = Vec::new();
-    while ids.len() < 2 {
-        let message = tokio::time::timeout(Duration::from_secs(10), socket.next())
-            .await
-            .unwrap()
-            .unwrap()
-            .unwrap();
-        if let Message::Text(text) = message {
-            ids.push(event_id(&text));
-        }
-    }
-    assert_eq!(ids, ["1", "2"]);
-
-    // Shutting down ends the live connection with a final message instead of waiting on it.
-    stop.send(()).unwrap();
-    let mut last = String::new();
-    while let Some(Ok(message)) = tokio::time::timeout(Duration::from_secs(10), socket.next())
-        .await
-        .unwrap()
-    {
-        if let Message::Text(text) = message {
-            last = text.to_string();
-        }
-    }
-    assert!(last.contains("shutdown"), "{last}");
-    tokio::time::timeout(Duration::from_secs(10), server)
-        .await
-        .unwrap()
-        .unwrap()
-        .unwrap();
-    drop(closing);
 }
 
 #[tokio::test]

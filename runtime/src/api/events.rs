@@ -124,6 +124,7 @@ async fn publish_to(
             },
         )
         .await?;
+    state.feeds.wake(stream);
     let mut published = std::collections::BTreeMap::<&str, u64>::new();
     for (ty, result) in types.iter().zip(&results) {
         if !result.duplicate {

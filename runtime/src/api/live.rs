@@ -1,34 +1,32 @@
 //! Following a stream live: `GET /api/v1/streams/{stream}/events/live` as server-sent events
 //! and `GET /api/v1/streams/{stream}/ws` as WebSocket.
 //!
-//! Each client has its own poller task reading the store after the client's position (with
-//! backoff while the stream is quiet) into a bounded buffer. A client that stops taking
-//! events leaves the buffer full; after [`LiveLimits::stall_timeout`] it is sent a final
-//! `end` message and disconnected. So a slow client holds at most one buffer of memory, and
-//! never slows the store or another client. Each SSE event's `id` is its position, so a
-//! reconnect with `Last-Event-ID` (browsers send it by themselves) resumes right after it.
+//! Each client has a task that catches up from the store after the client's position, then
+//! takes the stream's shared feed ([`super::live_feed`]: one store reader per stream, each
+//! event serialised once), into a bounded buffer. A client that stops taking events leaves
+//! the buffer full; after [`LiveLimits::stall_timeout`] it is sent a final `end` message and
+//! disconnected. So a slow client holds at most one buffer of memory, and never slows the
+//! store, the feed or another client. Each SSE event's `id` is its position, so a reconnect
+//! with `Last-Event-ID` (browsers send it by themselves) resumes right after it.
 
 use std::convert::Infallible;
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
+use axum::body::{Body, Bytes};
 use axum::extract::rejection::QueryRejection;
 use axum::extract::ws::{Message, WebSocket, WebSocketUpgrade};
 use axum::extract::{Path, Query, State};
-use axum::http::HeaderMap;
-use axum::response::sse::{Event, KeepAlive, Sse};
+use axum::http::{HeaderMap, header};
 use axum::response::{IntoResponse, Response};
-use tokio::sync::{mpsc, watch};
+use bytes::BytesMut;
+use futures_util::SinkExt;
+use tokio::sync::{broadcast, mpsc, watch};
 
-use super::events::EventAt;
+use super::live_feed::{LiveEvent, POLL_BATCH};
 use super::{ApiError, AppState};
 use crate::event::{Position, TypePattern};
-use crate::store::{Direction, EventStore, Read, StoredEvent};
-
-/// Events read from the store per poll.
-const POLL_BATCH: usize = 256;
-/// The quickest and slowest re-poll of a quiet stream.
-const POLL_BACKOFF: (Duration, Duration) = (Duration::from_millis(20), Duration::from_millis(500));
+use crate::store::{Direction, EventStore, Read};
 
 /// Bounds on one live client.
 #[derive(Debug, Clone, Copy)]
@@ -65,7 +63,7 @@ impl Closing {
         self.0.send_replace(true);
     }
 
-    fn subscribe(&self) -> watch::Receiver<bool> {
+    pub(super) fn subscribe(&self) -> watch::Receiver<bool> {
         self.0.subscribe()
     }
 }
@@ -89,12 +87,8 @@ pub struct End {
     pub detail: String,
 }
 
-enum Item {
-    Event(StoredEvent),
-}
-
 struct Follow {
-    events: mpsc::Receiver<Item>,
+    events: mpsc::Receiver<Arc<LiveEvent>>,
     end: Arc<Mutex<Option<End>>>,
     _client: ClientGauge,
 }
@@ -142,18 +136,23 @@ async fn start(
         None => state.store.stream(stream).await?.and_then(|info| info.last),
     };
     let pattern = query.ty.filter(|t| !t.is_empty()).map(TypePattern::new);
+    let feed = state.feeds.join(stream).await?;
     let (tx, events) = mpsc::channel(state.live.buffer.max(1));
     let end = Arc::new(Mutex::new(None));
-    tokio::spawn(poll(
-        state.store.clone(),
-        stream.to_string(),
-        after,
+    let client = Client {
+        store: state.store.clone(),
+        stream: stream.to_string(),
         pattern,
         tx,
-        state.live,
-        state.closing.subscribe(),
-        end.clone(),
-    ));
+        limits: state.live,
+        closing: state.closing.subscribe(),
+    };
+    let ended = end.clone();
+    tokio::spawn(async move {
+        if let Err(stop) = client.follow(after, feed).await {
+            *ended.lock().unwrap_or_else(|e| e.into_inner()) = stop.end(&client.limits);
+        }
+    });
     let gauge = crate::metrics::live_clients(stream, transport);
     gauge.add(1);
     Ok(Follow {
@@ -163,102 +162,159 @@ async fn start(
     })
 }
 
-/// Reads the store after `after` into `tx` until the client goes away (the receiver is
-/// dropped), stalls, or the server closes. Ends with `end` set when the client should be
-/// told why.
-#[allow(clippy::too_many_arguments)]
-async fn poll(
-    store: Arc<dyn EventStore>,
-    stream: String,
-    mut after: Option<Position>,
-    pattern: Option<TypePattern>,
-    tx: mpsc::Sender<Item>,
-    limits: LiveLimits,
-    mut closing: watch::Receiver<bool>,
-    end: Arc<Mutex<Option<End>>>,
-) {
-    let finish = |reason: &'static str, detail: String| {
-        *end.lock().unwrap_or_else(|e| e.into_inner()) = Some(End { reason, detail });
-    };
-    let shutdown = || {
-        finish(
-            "shutdown",
-            "the server is stopping; reconnect with Last-Event-ID to resume".into(),
-        )
-    };
-    let mut backoff = POLL_BACKOFF.0;
-    loop {
-        if *closing.borrow() {
-            return shutdown();
+/// Why a client's task stopped sending.
+enum Stop {
+    /// The client went away.
+    Gone,
+    /// The server is stopping.
+    Shutdown,
+    /// The client left its buffer full for too long.
+    Slow,
+}
+
+impl Stop {
+    /// The final message the client gets, if it is still there to get one.
+    fn end(&self, limits: &LiveLimits) -> Option<End> {
+        match self {
+            Stop::Gone => None,
+            Stop::Shutdown => Some(End {
+                reason: "shutdown",
+                detail: "the server is stopping; reconnect with Last-Event-ID to resume".into(),
+            }),
+            Stop::Slow => Some(End {
+                reason: "slow-client",
+                detail: format!(
+                    "the client took no event for {:?} with {} waiting; reconnect with Last-Event-ID to resume",
+                    limits.stall_timeout, limits.buffer
+                ),
+            }),
         }
-        let read = Read {
-            from: after,
-            direction: Direction::Forward,
-            limit: POLL_BATCH,
-            subject: None,
-        };
-        let page = match store.read(&stream, read).await {
-            Ok(page) => page,
-            Err(error) => {
-                tracing::warn!(%error, %stream, "live stream: reading the store failed; retrying");
-                Vec::new()
-            }
-        };
-        let full = page.len() == POLL_BATCH;
-        for stored in page {
-            after = Some(stored.position);
-            if pattern
-                .as_ref()
-                .is_some_and(|p| !p.matches(&stored.event.ty))
-            {
-                continue;
-            }
-            let permit = tokio::select! {
-                permit = tokio::time::timeout(limits.stall_timeout, tx.reserve()) => permit,
-                // An error means the router is gone: the server is stopping too.
-                _ = closing.changed() => return shutdown(),
-            };
-            match permit {
-                Ok(Ok(permit)) => permit.send(Item::Event(stored)),
-                // The client is gone.
-                Ok(Err(_)) => return,
-                Err(_) => {
-                    return finish(
-                        "slow-client",
-                        format!(
-                            "the client took no event for {:?} with {} waiting; reconnect with Last-Event-ID to resume",
-                            limits.stall_timeout, limits.buffer
-                        ),
-                    );
-                }
-            }
-        }
-        if full {
-            backoff = POLL_BACKOFF.0;
-            continue;
-        }
-        tokio::select! {
-            () = tokio::time::sleep(backoff) => {}
-            () = tx.closed() => return,
-            _ = closing.changed() => return shutdown(),
-        }
-        backoff = (backoff * 2).min(POLL_BACKOFF.1);
     }
 }
 
-fn event_json(stored: StoredEvent) -> (String, String) {
-    let position = stored.position.to_string();
-    let body = EventAt {
-        position: stored.position,
-        event: stored.event,
-    };
-    let json = serde_json::to_string(&body).expect("an event serialises");
-    (position, json)
+/// One live client's task: what it follows and where it sends.
+struct Client {
+    store: Arc<dyn EventStore>,
+    stream: String,
+    pattern: Option<TypePattern>,
+    tx: mpsc::Sender<Arc<LiveEvent>>,
+    limits: LiveLimits,
+    closing: watch::Receiver<bool>,
 }
+
+impl Client {
+    /// Sends the stream's events after `after` until the client goes, stalls or the server
+    /// closes: catching up from the store, then from the feed — and from the store again
+    /// whenever it falls too far behind the feed (see [`super::live_feed`] for why this
+    /// leaves no gap and no duplicate).
+    async fn follow(
+        &self,
+        mut after: Option<Position>,
+        mut feed: broadcast::Receiver<Arc<LiveEvent>>,
+    ) -> Result<(), Stop> {
+        let mut closing = self.closing.clone();
+        loop {
+            after = self.catch_up(after).await?;
+            loop {
+                let received = tokio::select! {
+                    received = feed.recv() => received,
+                    _ = closing.changed() => return Err(Stop::Shutdown),
+                    () = self.tx.closed() => return Err(Stop::Gone),
+                };
+                match received {
+                    Ok(event) => {
+                        if after.is_some_and(|last| event.position <= last) {
+                            continue;
+                        }
+                        after = Some(event.position);
+                        self.send(event).await?;
+                    }
+                    Err(broadcast::error::RecvError::Lagged(_)) => {
+                        feed = feed.resubscribe();
+                        break;
+                    }
+                    // The feed ends only when the server closes.
+                    Err(broadcast::error::RecvError::Closed) => return Err(Stop::Shutdown),
+                }
+            }
+        }
+    }
+
+    /// Sends the store's events after `after` until the store has no more; returns the last
+    /// position read.
+    async fn catch_up(&self, mut after: Option<Position>) -> Result<Option<Position>, Stop> {
+        let mut retry = Duration::from_millis(20);
+        loop {
+            if *self.closing.borrow() {
+                return Err(Stop::Shutdown);
+            }
+            let read = Read {
+                from: after,
+                direction: Direction::Forward,
+                limit: POLL_BATCH,
+                subject: None,
+            };
+            let page = match self.store.read(&self.stream, read).await {
+                Ok(page) => page,
+                Err(error) => {
+                    tracing::warn!(%error, stream = %self.stream, "live stream: reading the store failed; retrying");
+                    tokio::time::sleep(retry).await;
+                    retry = (retry * 2).min(Duration::from_secs(1));
+                    continue;
+                }
+            };
+            let full = page.len() == POLL_BATCH;
+            for stored in page {
+                after = Some(stored.position);
+                if self.wants(&stored.event.ty) {
+                    self.send(Arc::new(LiveEvent::new(stored))).await?;
+                }
+            }
+            if !full {
+                return Ok(after);
+            }
+        }
+    }
+
+    fn wants(&self, ty: &str) -> bool {
+        self.pattern.as_ref().is_none_or(|p| p.matches(ty))
+    }
+
+    /// Hands `event` to the client's buffer (if it wants the type), waiting at most the stall
+    /// timeout for room.
+    async fn send(&self, event: Arc<LiveEvent>) -> Result<(), Stop> {
+        if !self.wants(&event.ty) {
+            return Ok(());
+        }
+        let mut closing = self.closing.clone();
+        let permit = tokio::select! {
+            permit = tokio::time::timeout(self.limits.stall_timeout, self.tx.reserve()) => permit,
+            _ = closing.changed() => return Err(Stop::Shutdown),
+        };
+        match permit {
+            Ok(Ok(permit)) => {
+                permit.send(event);
+                Ok(())
+            }
+            Ok(Err(_)) => Err(Stop::Gone),
+            Err(_) => Err(Stop::Slow),
+        }
+    }
+}
+
+/// Events written to a connection at once: whatever is waiting, up to this many, goes out in
+/// one write instead of one per event.
+const WRITE_BATCH: usize = 256;
+/// A comment line sent on a quiet stream, so that proxies keep the connection open.
+const KEEP_ALIVE: Duration = Duration::from_secs(15);
 
 /// `GET /api/v1/streams/{stream}/events/live?from=&type=`: server-sent events, one `message`
 /// per event (`id` = position, `data` = `{"position", "event"}`), then a final `end` event
 /// if the server ends the stream.
+///
+/// The body is written by hand rather than with axum's `Sse`: each event's frame is formatted
+/// once by the feed and shared by every client, and the events waiting for a client go out in
+/// one chunk (one write), which is what lets a hundred clients follow a busy stream.
 pub async fn sse(
     State(state): State<AppState>,
     Path(stream): Path<String>,
@@ -266,15 +322,27 @@ pub async fn sse(
     query: Result<Query<LiveQuery>, QueryRejection>,
 ) -> Result<Response, ApiError> {
     let follow = start(&state, &stream, &headers, query, "sse").await?;
-    let events = futures_util::stream::unfold(Some(follow), |follow| async move {
+    let chunks = futures_util::stream::unfold(Some(follow), |follow| async move {
         let mut follow = follow?;
-        match follow.events.recv().await {
-            Some(Item::Event(stored)) => {
-                let (id, json) = event_json(stored);
-                Some((
-                    Ok::<_, Infallible>(Event::default().id(id).data(json)),
+        let first = match tokio::time::timeout(KEEP_ALIVE, follow.events.recv()).await {
+            Err(_) => {
+                return Some((
+                    Ok::<_, Infallible>(Bytes::from_static(b":\n\n")),
                     Some(follow),
-                ))
+                ));
+            }
+            Ok(first) => first,
+        };
+        match first {
+            Some(first) => {
+                let mut chunk = BytesMut::from(&first.sse[..]);
+                for _ in 1..WRITE_BATCH {
+                    match follow.events.try_recv() {
+                        Ok(event) => chunk.extend_from_slice(&event.sse),
+                        Err(_) => break,
+                    }
+                }
+                Some((Ok(chunk.freeze()), Some(follow)))
             }
             None => {
                 let end = follow
@@ -283,12 +351,20 @@ pub async fn sse(
                     .unwrap_or_else(|e| e.into_inner())
                     .take()?;
                 let json = serde_json::to_string(&end).expect("serialises");
-                Some((Ok(Event::default().event("end").data(json)), None))
+                Some((
+                    Ok(Bytes::from(format!("event: end\ndata: {json}\n\n"))),
+                    None,
+                ))
             }
         }
     });
-    Ok(Sse::new(events)
-        .keep_alive(KeepAlive::default())
+    Ok((
+        [
+            (header::CONTENT_TYPE, "text/event-stream"),
+            (header::CACHE_CONTROL, "no-cache"),
+        ],
+        Body::from_stream(chunks),
+    )
         .into_response())
 }
 
@@ -310,9 +386,17 @@ async fn forward(mut socket: WebSocket, mut follow: Follow) {
     loop {
         tokio::select! {
             item = follow.events.recv() => match item {
-                Some(Item::Event(stored)) => {
-                    let (_, json) = event_json(stored);
-                    if socket.send(Message::Text(json.into())).await.is_err() {
+                Some(event) => {
+                    // Queue whatever else is waiting, then write it all at once.
+                    let mut sent = socket.feed(Message::Text(event.json.clone())).await;
+                    for _ in 1..WRITE_BATCH {
+                        let Ok(event) = follow.events.try_recv() else { break };
+                        if sent.is_err() {
+                            break;
+                        }
+                        sent = socket.feed(Message::Text(event.json.clone())).await;
+                    }
+                    if sent.is_err() || socket.flush().await.is_err() {
                         return;
                     }
                 }

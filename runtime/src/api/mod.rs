@@ -7,6 +7,7 @@
 //! - [`metrics`] — `/metrics` in the Prometheus text format.
 //! - [`events`] — publish (structured, batch and binary mode) and read events.
 //! - [`live`] — follow a stream live: server-sent events and WebSocket.
+//! - `live_feed` — one shared store reader per followed stream, fanning events out to clients.
 //! - [`streams`] — list, inspect and delete streams.
 //! - [`subscriptions`] — run, inspect and stop subscriptions; dead letters and redrive.
 //! - [`plugins`] — the watched plugins folder: list, inspect, upload and delete plugins.
@@ -26,6 +27,7 @@ pub mod health;
 mod ingest;
 mod limits;
 pub mod live;
+mod live_feed;
 pub mod metrics;
 pub mod openapi;
 pub mod plugins;
@@ -97,6 +99,7 @@ pub struct AppState {
     started: Option<Arc<AtomicBool>>,
     live: LiveLimits,
     closing: Closing,
+    feeds: live_feed::LiveFeeds,
 }
 
 /// The API's router over a store, with no subscriptions running yet (plugins are looked up
@@ -110,8 +113,10 @@ pub fn router(store: Arc<dyn EventStore>, config: ApiConfig) -> Router {
 
 /// The API's router over the store of a subscription host.
 pub fn router_with(subscriptions: Arc<SubscriptionHost>, config: ApiConfig) -> Router {
+    let store = subscriptions.store().clone();
     let state = AppState {
-        store: subscriptions.store().clone(),
+        feeds: live_feed::LiveFeeds::new(store.clone(), config.closing.subscribe()),
+        store,
         subscriptions,
         max_body_bytes: config.max_body_bytes,
         started: config.started.clone(),
