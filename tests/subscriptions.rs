@@ -60,6 +60,7 @@ on_both_backends!(
     a_killed_server_resumes_without_losing_or_repeating_an_event,
     handler_output_appears_exactly_once_despite_retries_and_failures,
     rejected_events_go_to_the_dead_letter_stream_and_a_redrive_after_a_fix_processes_them,
+    a_replay_job_runs_a_range_through_a_handler_again_marked_as_a_replay,
 );
 
 fn publish_lines(server: &Server, stream: &str, lines: &[String]) {
@@ -497,4 +498,165 @@ fn readyz_reports_an_unreachable_store_while_healthz_stays_up() {
         200,
         "the process itself is alive"
     );
+}
+
+/// Waits for replay job `id` to end; returns it.
+fn finished_replay(server: &Server, id: &str) -> Value {
+    let mut job = Value::Null;
+    wait_until(TIMEOUT, &format!("replay {id} to end"), || {
+        job = get(server.addr, &format!("/api/v1/replays/{id}")).json();
+        job["status"] != "running"
+    });
+    job
+}
+
+fn a_replay_job_runs_a_range_through_a_handler_again_marked_as_a_replay(backend: Backend) {
+    let dir = tempfile::tempdir().unwrap();
+    let fx_reject = plugin_path("fx_reject").display().to_string();
+    let config = write_config(
+        dir.path(),
+        &format!(
+            "[[subscription]]\nname = \"echo\"\nplugin = {fx_reject:?}\nstreams = [\"in\"]\nbatch = 16\n\n[[subscription]]\nname = \"totals\"\nplugin = {:?}\nstreams = [\"in\"]\n",
+            plugin_path("order_totals").display().to_string()
+        ),
+    );
+    let server = backend.start(&dir.path().join("data"), Some(&config));
+    // Every 5th event is rejected for good; the rest each emit one `fx.ok` to `out`.
+    let events: Vec<String> = (0..60)
+        .map(|i| {
+            let ty = if i % 5 == 2 { "bad" } else { "ok" };
+            format!(r#"{{"specversion":"1.0","id":"e{i}","source":"/t","type":"{ty}","subject":"s{}"}}"#, i % 4)
+        })
+        .collect();
+    publish_lines(&server, "in", &events);
+    wait_caught_up(&server, "echo");
+    let stored = get(server.addr, "/api/v1/streams/in/events?limit=1000").json();
+    let positions: Vec<String> = stored["events"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|e| e["position"].as_str().unwrap().to_string())
+        .collect();
+    let outputs = |server: &Server| -> Vec<Value> {
+        get(server.addr, "/api/v1/streams/out/events?limit=1000").json()["events"]
+            .as_array()
+            .unwrap()
+            .clone()
+    };
+    let live_outputs = outputs(&server);
+    assert_eq!(live_outputs.len(), 48);
+
+    // Events 20..=39 (`from` is exclusive, `to` inclusive): 16 ok, 4 bad.
+    let body = format!(
+        r#"{{"stream":"in","subscription":"echo","from":"{}","to":"{}"}}"#,
+        positions[19], positions[39]
+    );
+    let started = post_json(server.addr, "/api/v1/replays", &body);
+    assert_eq!(started.status, 202, "{}", started.body);
+    let id = started.json()["id"].as_str().unwrap().to_string();
+    let job = finished_replay(&server, &id);
+    assert_eq!(job["status"], "completed", "{job}");
+    assert_eq!(
+        (
+            &job["replayed"],
+            &job["succeeded"],
+            &job["failed"],
+            &job["emitted"]
+        ),
+        (
+            &Value::from(20),
+            &Value::from(16),
+            &Value::from(4),
+            &Value::from(16)
+        ),
+        "{job}"
+    );
+    assert_eq!(job["progress"], 1.0);
+    assert_eq!(job["dry_run"], false);
+    assert_eq!(job["failures"][0]["id"], "e22", "{job}");
+    let after = outputs(&server);
+    assert_eq!(after.len(), 48 + 16, "the replay emitted anew");
+    for replayed in &after[48..] {
+        assert_eq!(replayed["event"]["eddyreplay"], id.as_str(), "{replayed}");
+        // The handler saw the marker on its input.
+        assert_eq!(
+            replayed["event"]["data"]["replay"],
+            id.as_str(),
+            "{replayed}"
+        );
+    }
+    assert!(
+        live_outputs
+            .iter()
+            .all(|e| e["event"]["data"]["replay"].is_null())
+    );
+    assert_eq!(
+        info(&server, "echo")["streams"][0]["lag"],
+        0,
+        "checkpoints untouched"
+    );
+
+    // A dry run of a plugin over the whole stream stores nothing.
+    let body = format!(r#"{{"stream":"in","plugin":{fx_reject:?},"type":"ok"}}"#);
+    let started = post_json(server.addr, "/api/v1/replays", &body);
+    assert_eq!(started.status, 202, "{}", started.body);
+    let job = finished_replay(&server, started.json()["id"].as_str().unwrap());
+    assert_eq!(
+        (
+            &job["status"],
+            &job["dry_run"],
+            &job["replayed"],
+            &job["emitted"]
+        ),
+        (
+            &Value::from("completed"),
+            &Value::from(true),
+            &Value::from(48),
+            &Value::from(48)
+        ),
+        "{job}"
+    );
+    assert_eq!(outputs(&server).len(), 48 + 16);
+    let listed = get(server.addr, "/api/v1/replays").json();
+    assert_eq!(listed["replays"].as_array().unwrap().len(), 2);
+
+    // Requests that cannot be run are refused with a reason.
+    for (body, status, says) in [
+        (r#"{"stream":"in"}"#.to_string(), 400, "exactly one target"),
+        (
+            r#"{"stream":"in","subscription":"echo","plugin":"x"}"#.to_string(),
+            400,
+            "exactly one target",
+        ),
+        (
+            r#"{"stream":"in","subscription":"nope"}"#.to_string(),
+            404,
+            "nope",
+        ),
+        (
+            r#"{"stream":"in","subscription":"totals"}"#.to_string(),
+            409,
+            "exactly-once",
+        ),
+        (
+            r#"{"stream":"other","subscription":"echo"}"#.to_string(),
+            400,
+            "reads",
+        ),
+        (
+            r#"{"stream":"in","subscription":"echo","from":"yesterday"}"#.to_string(),
+            400,
+            "RFC 3339",
+        ),
+        (
+            r#"{"stream":"in","subscription":"echo","speed":2}"#.to_string(),
+            400,
+            "speed",
+        ),
+    ] {
+        let answer = post_json(server.addr, "/api/v1/replays", &body);
+        assert_eq!(answer.status, status, "{body}: {}", answer.body);
+        assert!(answer.body.contains(says), "{body}: {}", answer.body);
+    }
+    assert_eq!(get(server.addr, "/api/v1/replays/replay-0-0").status, 404);
 }

@@ -12,6 +12,7 @@
 //! - [`subscriptions`] — run, inspect and stop subscriptions; dead letters and redrive.
 //! - [`plugins`] — the watched plugins folder: list, inspect, upload and delete plugins.
 //! - [`projections`] — reducer state per subject.
+//! - [`replays`] — replay jobs: a range of a stream through a subscription again.
 //! - [`ingest`] — the three CloudEvents content modes of a publish request.
 //! - [`limits`] — request timeouts.
 //! - [`openapi`] — the OpenAPI 3.1 document, generated from the route table.
@@ -32,6 +33,7 @@ pub mod metrics;
 pub mod openapi;
 pub mod plugins;
 pub mod projections;
+pub mod replays;
 pub mod routes;
 pub mod server;
 pub mod streams;

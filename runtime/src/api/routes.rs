@@ -13,7 +13,7 @@ use axum::routing::{MethodFilter, MethodRouter, on};
 
 use super::{ApiConfig, ApiError, AppState};
 use super::{
-    auth, events, health, limits, live, metrics, openapi, plugins, projections, streams,
+    auth, events, health, limits, live, metrics, openapi, plugins, projections, replays, streams,
     subscriptions,
 };
 
@@ -139,6 +139,10 @@ pub fn endpoints() -> Vec<Endpoint> {
         Endpoint::new(M::POST, "/api/v1/subscriptions/{name}/shadow", "Start a shadow subscription (a candidate reducer beside the live one)", subscriptions::start_shadow).answers(201),
         Endpoint::new(M::GET, "/api/v1/subscriptions/{name}/shadow", "Subjects whose live and shadow states differ", subscriptions::shadow_report).query(&["after", "limit"]),
         Endpoint::new(M::DELETE, "/api/v1/subscriptions/{name}/shadow", "Stop the shadow subscription", subscriptions::stop_shadow).answers(204),
+        Endpoint::new(M::POST, "/api/v1/replays", "Start a replay job: a range of a stream through a handler subscription again, or a plugin's dry run", replays::start).answers(202),
+        Endpoint::new(M::GET, "/api/v1/replays", "List replay jobs", replays::list),
+        Endpoint::new(M::GET, "/api/v1/replays/{id}", "A replay job's status, progress and counts", replays::get),
+        Endpoint::new(M::DELETE, "/api/v1/replays/{id}", "Cancel a replay job", replays::cancel).answers(202),
         Endpoint::new(M::GET, "/api/v1/plugins", "List the plugins of the watched folder", plugins::list),
         Endpoint::new(M::GET, "/api/v1/plugins/{name}", "Inspect a plugin", plugins::info),
         Endpoint::new(M::PUT, "/api/v1/plugins/{name}", "Upload a plugin (the component's bytes)", plugins::put),

@@ -33,7 +33,7 @@ pub(crate) fn resolved_projection(subscription: &str) -> String {
 /// The type of redrive link events.
 pub(crate) const REDRIVE_TYPE: &str = "eddy.redrive";
 
-const EXT_ERROR: &str = "eddydlqerror";
+pub(crate) const EXT_ERROR: &str = "eddydlqerror";
 const EXT_PLUGIN: &str = "eddydlqplugin";
 const EXT_ATTEMPTS: &str = "eddydlqattempts";
 const EXT_STREAM: &str = "eddydlqstream";

@@ -104,6 +104,8 @@ pub struct SubscriptionHost {
     /// Subscriptions stopped because a plugin they use was deleted, by name: restarted when
     /// the plugin comes back.
     parked: Mutex<BTreeMap<String, SubscriptionSpec>>,
+    /// Replay jobs started through the API.
+    pub(super) replays: Arc<super::replay_job::ReplayJobs>,
 }
 
 /// How long stopping waits for in-flight batches before abandoning them (they stay pending).
@@ -140,6 +142,7 @@ impl SubscriptionHost {
             consumer,
             running: Mutex::new(BTreeMap::new()),
             parked: Mutex::new(BTreeMap::new()),
+            replays: Arc::default(),
         }
     }
 
@@ -347,8 +350,9 @@ impl SubscriptionHost {
         Ok(())
     }
 
-    /// Stops every subscription (on shutdown).
+    /// Stops every subscription and replay job (on shutdown).
     pub async fn stop_all(&self) {
+        self.replays.cancel_all();
         let all = std::mem::take(&mut *self.running.lock().await);
         let mut set = tokio::task::JoinSet::new();
         for running in all.into_values() {

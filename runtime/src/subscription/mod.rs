@@ -13,6 +13,9 @@
 //! plugin beside the live one on the same events, compared subject by subject
 //! ([`SubscriptionHost::shadow_report`]).
 //!
+//! Replay jobs ([`SubscriptionHost::start_replay`]) run a range of a stream through a handler
+//! subscription again, or dry-run a plugin over it.
+//!
 //! With a watched plugins folder, [`SidecarBindings`] start a subscription for each
 //! `<name>.toml` beside its plugin, and workers move to a new plugin version between batches.
 
@@ -22,6 +25,7 @@ mod host;
 mod membership;
 mod pipeline;
 mod reducer_worker;
+mod replay_job;
 mod retry;
 mod shadow;
 mod sidecar;
@@ -32,6 +36,9 @@ mod worker;
 
 pub use host::{
     STOP_TIMEOUT, StreamProgress, SubscriptionError, SubscriptionHost, SubscriptionInfo,
+};
+pub use replay_job::{
+    EXT_REPLAY, ReplayError, ReplayFailure, ReplayInfo, ReplayRequest, ReplayStatus, ReplayTarget,
 };
 pub use retry::RetryPolicy;
 pub use shadow::{ShadowReport, ShadowSubject, shadow_name};

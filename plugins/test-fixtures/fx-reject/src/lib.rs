@@ -1,6 +1,7 @@
 //! Test fixture `fx-reject`: a handler whose outcome is chosen by the event type: `bad` is
 //! rejected (dead-letter), `flaky` asks for a retry, anything else emits one `fx.ok` event to
-//! the stream `out` with the same subject. Each reject and retry is also logged (at `warn`
+//! the stream `out` with the same subject and the data `{"replay": <the input's `eddyreplay`
+//! extension, or null>}` (so tests see that a replayed event is marked). Each reject and retry is also logged (at `warn`
 //! and `info`), which exercises the `log` import.
 
 use guest_sdk::{Error, Event, Handler, Outgoing};
@@ -29,13 +30,25 @@ impl Handler for Reject {
                 )))
             }
             _ => {
-                let mut ok = Outgoing::new("out", "fx.ok");
+                let replay = event.extension("eddyreplay");
+                let mut ok = Outgoing::new("out", "fx.ok")
+                    .data(format!("{{\"replay\":{}}}", json_string(replay)), "application/json");
                 if let Some(subject) = &event.subject {
                     ok = ok.subject(subject.as_str());
                 }
                 Ok(vec![ok])
             }
         }
+    }
+}
+
+/// `value` as a JSON string, or `null`.
+fn json_string(value: Option<&str>) -> String {
+    match value {
+        // Replay ids are plain ASCII (`replay-<ms>-<n>`); quote-free by construction.
+        Some(v) if v.chars().all(|c| c.is_ascii_alphanumeric() || c == '-') => format!("\"{v}\""),
+        Some(_) => "\"?\"".to_string(),
+        None => "null".to_string(),
     }
 }
 
