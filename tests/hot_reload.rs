@@ -1,6 +1,8 @@
 //! Hot reload end to end: a real `eddy serve --plugins <dir>`, plugins dropped, replaced,
 //! broken, deleted and uploaded while events flow.
 
+#[path = "../runtime/tests/support/mod.rs"]
+mod store_support;
 mod support;
 
 use std::collections::BTreeMap;
@@ -290,8 +292,15 @@ fn a_broken_file_is_rejected_and_the_previous_version_keeps_serving() {
             .is_some_and(|e| e.contains("tagger.toml:2") && e.contains("btach"))
     });
     assert!(deployment.subscription("tagger").is_some());
-    let metrics = get(deployment.server.addr, "/api/v1/plugins").json()["metrics"].clone();
+    let plugins = get(deployment.server.addr, "/api/v1/plugins").json();
+    let metrics = plugins["metrics"].clone();
     assert!(metrics["failures"].as_u64().unwrap() >= 3, "{metrics}");
+    // The answers, errors included, fit the OpenAPI document.
+    let openapi = store_support::openapi::OpenApi::of_this_build();
+    openapi.check("GET", "/api/v1/plugins", 200, &plugins);
+    let tagger = get(deployment.server.addr, "/api/v1/plugins/tagger").json();
+    openapi.check("GET", "/api/v1/plugins/{name}", 200, &tagger);
+    openapi.check("PUT", "/api/v1/plugins/{name}", 422, &answer.json());
 
     // A good file clears the error.
     let b = plugin_path("fx_tag_b");

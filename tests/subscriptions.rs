@@ -556,6 +556,18 @@ fn a_replay_job_runs_a_range_through_a_handler_again_marked_as_a_replay(backend:
     let id = started.json()["id"].as_str().unwrap().to_string();
     let job = finished_replay(&server, &id);
     assert_eq!(job["status"], "completed", "{job}");
+    // Answers fit the OpenAPI document's schemas, also with a subscription and jobs in them.
+    let openapi = store_support::openapi::OpenApi::of_this_build();
+    openapi.check("GET", "/api/v1/replays/{id}", 200, &job);
+    openapi.check("POST", "/api/v1/replays", 202, &started.json());
+    openapi.check(
+        "GET",
+        "/api/v1/subscriptions/{name}",
+        200,
+        &info(&server, "echo"),
+    );
+    let dlq = get(server.addr, "/api/v1/subscriptions/echo/dlq").json();
+    openapi.check("GET", "/api/v1/subscriptions/{name}/dlq", 200, &dlq);
     assert_eq!(
         (
             &job["replayed"],
@@ -619,6 +631,14 @@ fn a_replay_job_runs_a_range_through_a_handler_again_marked_as_a_replay(backend:
     assert_eq!(outputs(&server).len(), 48 + 16);
     let listed = get(server.addr, "/api/v1/replays").json();
     assert_eq!(listed["replays"].as_array().unwrap().len(), 2);
+    openapi.check("GET", "/api/v1/replays", 200, &listed);
+    let state = get(server.addr, "/api/v1/projections/totals/s1");
+    openapi.check(
+        "GET",
+        "/api/v1/projections/{subscription}/{subject}",
+        state.status,
+        &state.json(),
+    );
 
     // Requests that cannot be run are refused with a reason.
     for (body, status, says) in [

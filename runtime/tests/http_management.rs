@@ -15,6 +15,7 @@ use serde_json::{Value, json};
 
 use eddy::api::{Access, ApiConfig, Auth, Role, endpoints};
 use support::api::{Api, api_with, request};
+use support::openapi::OpenApi;
 
 const READER: &str = "reader-token-0123456789";
 const ADMIN: &str = "admin-token-0123456789";
@@ -497,4 +498,199 @@ async fn the_openapi_document_lists_every_route_the_router_serves() {
             endpoint.path
         );
     }
+}
+
+#[test]
+fn the_openapi_document_is_valid_openapi_3_1() {
+    let meta: Value =
+        serde_json::from_str(include_str!("fixtures/openapi-3.1-schema.json")).unwrap();
+    let validator = jsonschema::draft202012::new(&meta).unwrap();
+    let openapi = OpenApi::of_this_build();
+    let errors: Vec<String> = validator
+        .iter_errors(openapi.document())
+        .map(|e| format!("{e} at {}", e.instance_path()))
+        .collect();
+    assert!(errors.is_empty(), "{}", errors.join("\n"));
+    assert!(
+        !validator.is_valid(&json!({"openapi": "3.1.0", "paths": {}})),
+        "no `info`"
+    );
+    // Every schema in it is a valid JSON Schema (2020-12, the dialect of OpenAPI 3.1).
+    for (name, schema) in openapi.document()["components"]["schemas"]
+        .as_object()
+        .unwrap()
+    {
+        let mut root = json!({"allOf": [schema]});
+        root["components"] = openapi.document()["components"].clone();
+        jsonschema::draft202012::new(&root).unwrap_or_else(|e| panic!("{name}: {e}"));
+    }
+}
+
+#[tokio::test]
+async fn answers_fit_the_schemas_the_openapi_document_gives() {
+    let openapi = OpenApi::of_this_build();
+    let api = api_with(ApiConfig::default()).await;
+    // (method, concrete path, route template, body): successes and errors alike.
+    let event = ce("e-1", "order.created").to_string();
+    let batch = format!("[{}]", ce("e-2", "order.paid"));
+    let calls: Vec<(&str, &str, &str, String, &str)> = vec![
+        ("GET", "/healthz", "/healthz", String::new(), ""),
+        ("GET", "/readyz", "/readyz", String::new(), ""),
+        (
+            "POST",
+            "/api/v1/streams/orders/events",
+            "/api/v1/streams/{stream}/events",
+            event.clone(),
+            "application/cloudevents+json",
+        ),
+        (
+            "POST",
+            "/api/v1/streams/orders/events",
+            "/api/v1/streams/{stream}/events",
+            batch,
+            "application/cloudevents-batch+json",
+        ),
+        (
+            "POST",
+            "/api/v1/streams/orders/events",
+            "/api/v1/streams/{stream}/events",
+            "{".into(),
+            "application/json",
+        ),
+        (
+            "POST",
+            "/api/v1/events",
+            "/api/v1/events",
+            event,
+            "application/json",
+        ),
+        (
+            "GET",
+            "/api/v1/streams",
+            "/api/v1/streams",
+            String::new(),
+            "",
+        ),
+        (
+            "GET",
+            "/api/v1/streams/orders",
+            "/api/v1/streams/{stream}",
+            String::new(),
+            "",
+        ),
+        (
+            "GET",
+            "/api/v1/streams/nope",
+            "/api/v1/streams/{stream}",
+            String::new(),
+            "",
+        ),
+        (
+            "GET",
+            "/api/v1/streams/orders/events?limit=10",
+            "/api/v1/streams/{stream}/events",
+            String::new(),
+            "",
+        ),
+        (
+            "GET",
+            "/api/v1/streams/orders/events?limit=0",
+            "/api/v1/streams/{stream}/events",
+            String::new(),
+            "",
+        ),
+        (
+            "GET",
+            "/api/v1/streams/orders/events/e-1?source=/shop",
+            "/api/v1/streams/{stream}/events/{id}",
+            String::new(),
+            "",
+        ),
+        ("GET", "/api/v1/events", "/api/v1/events", String::new(), ""),
+        (
+            "GET",
+            "/api/v1/events/e-1",
+            "/api/v1/events/{id}",
+            String::new(),
+            "",
+        ),
+        (
+            "GET",
+            "/api/v1/subscriptions",
+            "/api/v1/subscriptions",
+            String::new(),
+            "",
+        ),
+        (
+            "GET",
+            "/api/v1/subscriptions/nope",
+            "/api/v1/subscriptions/{name}",
+            String::new(),
+            "",
+        ),
+        (
+            "POST",
+            "/api/v1/subscriptions",
+            "/api/v1/subscriptions",
+            r#"{"name":"x"}"#.into(),
+            "application/json",
+        ),
+        (
+            "GET",
+            "/api/v1/replays",
+            "/api/v1/replays",
+            String::new(),
+            "",
+        ),
+        (
+            "GET",
+            "/api/v1/replays/nope",
+            "/api/v1/replays/{id}",
+            String::new(),
+            "",
+        ),
+        (
+            "POST",
+            "/api/v1/replays",
+            "/api/v1/replays",
+            r#"{"stream":"orders"}"#.into(),
+            "application/json",
+        ),
+        (
+            "GET",
+            "/api/v1/plugins",
+            "/api/v1/plugins",
+            String::new(),
+            "",
+        ),
+        (
+            "GET",
+            "/api/v1/projections/nope/s",
+            "/api/v1/projections/{subscription}/{subject}",
+            String::new(),
+            "",
+        ),
+    ];
+    let mut statuses = Vec::new();
+    for (method, uri, template, body, content_type) in calls {
+        let headers: Vec<(&str, &str)> = if content_type.is_empty() {
+            vec![]
+        } else {
+            vec![("content-type", content_type)]
+        };
+        let (status, _, text) = api.call(method, uri, &headers, body).await;
+        let json: Value = serde_json::from_str(&text)
+            .unwrap_or_else(|e| panic!("{method} {uri}: not JSON ({e}): {text}"));
+        openapi.check(method, template, status.as_u16(), &json);
+        statuses.push(status.as_u16());
+    }
+    // The check has teeth: a wrong shape is refused.
+    let wrong = json!({"position": 5, "event": {"id": "x"}});
+    assert!(
+        openapi
+            .fits("GET", "/api/v1/events/{id}", 200, &wrong)
+            .is_err()
+    );
+    // Both kinds of answer were checked.
+    assert!(statuses.iter().any(|s| *s < 300) && statuses.iter().any(|s| *s >= 400));
 }

@@ -24,14 +24,14 @@ const MAX_LIMIT: usize = 1_000;
 const MAX_SCAN: usize = 10_000;
 
 /// The answer to a publish.
-#[derive(Debug, serde::Serialize)]
+#[derive(Debug, serde::Serialize, schemars::JsonSchema)]
 pub struct Published {
     /// One result per event, in the order they were sent.
     pub results: Vec<Appended>,
 }
 
 /// One event with its position.
-#[derive(Debug, serde::Serialize)]
+#[derive(Debug, serde::Serialize, schemars::JsonSchema)]
 pub struct EventAt {
     /// Where it is in the stream.
     pub position: Position,
@@ -40,7 +40,7 @@ pub struct EventAt {
 }
 
 /// A page of events.
-#[derive(Debug, serde::Serialize)]
+#[derive(Debug, serde::Serialize, schemars::JsonSchema)]
 pub struct EventPage {
     /// The events, in the direction read.
     pub events: Vec<EventAt>,

@@ -12,7 +12,7 @@ use super::{ApiError, AppState};
 pub const STORE_PROBE_TIMEOUT: Duration = Duration::from_secs(2);
 
 /// A probe's answer.
-#[derive(Debug, serde::Serialize)]
+#[derive(Debug, serde::Serialize, schemars::JsonSchema)]
 pub struct Health {
     /// `ok` (alive) or `ready`.
     pub status: &'static str,

@@ -79,7 +79,7 @@ pub struct LiveQuery {
 }
 
 /// Why a live stream ended, as its final message says.
-#[derive(Debug, Clone, serde::Serialize)]
+#[derive(Debug, Clone, serde::Serialize, schemars::JsonSchema)]
 pub struct End {
     /// `slow-client`, `shutdown` or `store-unavailable`.
     pub reason: &'static str,

@@ -19,7 +19,7 @@ use crate::plugin::{PluginInfo, PluginRegistry, ReloadMetrics};
 const TAKE_UP_TIMEOUT: Duration = Duration::from_secs(30);
 
 /// Every plugin, with the registry's reload counters.
-#[derive(Debug, serde::Serialize)]
+#[derive(Debug, serde::Serialize, schemars::JsonSchema)]
 pub struct PluginList {
     /// The plugins of the folder, by name.
     pub plugins: Vec<PluginInfo>,

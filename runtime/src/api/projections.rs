@@ -10,7 +10,7 @@ use crate::plugin::PluginKind;
 use crate::subscription::At;
 
 /// One subject's state.
-#[derive(Debug, serde::Serialize)]
+#[derive(Debug, serde::Serialize, schemars::JsonSchema)]
 pub struct Projection {
     /// With `?at=`: the position of the snapshot the state was recomputed from (`null`: from
     /// the first event). Absent for the live state.
@@ -100,7 +100,7 @@ pub struct SubjectsQuery {
 }
 
 /// A page of subjects.
-#[derive(Debug, serde::Serialize)]
+#[derive(Debug, serde::Serialize, schemars::JsonSchema)]
 pub struct SubjectPage {
     /// Subjects in ascending order.
     pub subjects: Vec<String>,

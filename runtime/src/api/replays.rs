@@ -9,7 +9,7 @@ use super::{ApiError, AppState};
 use crate::subscription::{ReplayError, ReplayInfo, ReplayRequest};
 
 /// Every job this process remembers.
-#[derive(Debug, serde::Serialize)]
+#[derive(Debug, serde::Serialize, schemars::JsonSchema)]
 pub struct ReplayList {
     /// Oldest first.
     pub replays: Vec<ReplayInfo>,

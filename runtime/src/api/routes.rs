@@ -11,6 +11,8 @@ use axum::http::Method;
 use axum::middleware::from_fn_with_state;
 use axum::routing::{MethodFilter, MethodRouter, on};
 
+use schemars::{JsonSchema, Schema, SchemaGenerator};
+
 use super::{ApiConfig, ApiError, AppState};
 use super::{
     auth, events, health, limits, live, metrics, openapi, plugins, projections, replays, streams,
@@ -44,8 +46,16 @@ pub struct Endpoint {
     pub streaming: bool,
     /// The status of a successful answer.
     pub success: u16,
+    /// The JSON body it takes, if it takes one (publishing takes CloudEvents, see `openapi`).
+    pub request: Option<SchemaOf>,
+    /// The JSON body of a successful answer, if it has one.
+    pub response: Option<SchemaOf>,
     handler: MethodRouter<AppState>,
 }
+
+/// Makes the JSON Schema of a Rust type: the type whose (de)serialisation is the body, so
+/// the document cannot drift from what the server reads and writes.
+pub type SchemaOf = fn(&mut SchemaGenerator) -> Schema;
 
 impl Endpoint {
     /// `method path` served by `handler`; needs a token, and an admin one unless it is a `GET`.
@@ -66,6 +76,8 @@ impl Endpoint {
             path,
             summary,
             query: &[],
+            request: None,
+            response: None,
             public: false,
             streaming: false,
             handler: on(filter, handler),
@@ -96,6 +108,18 @@ impl Endpoint {
         self
     }
 
+    /// Takes a JSON body of type `T`.
+    fn takes<T: JsonSchema>(mut self) -> Self {
+        self.request = Some(|generator| generator.subschema_for::<T>());
+        self
+    }
+
+    /// Answers success with a JSON body of type `T`.
+    fn returns<T: JsonSchema>(mut self) -> Self {
+        self.response = Some(|generator| generator.subschema_for::<T>());
+        self
+    }
+
     /// Who may call it.
     pub fn access(&self) -> Access {
         if self.public {
@@ -113,42 +137,44 @@ impl Endpoint {
 #[rustfmt::skip]
 pub fn endpoints() -> Vec<Endpoint> {
     use Method as M;
+    use events::{EventAt, EventPage, Published};
+    use crate::subscription::{ReplayInfo, ReplayRequest, ShadowReport, SubscriptionInfo, SubscriptionSpec};
     const READ: &[&str] = &["from", "limit", "direction", "subject", "type"];
     vec![
-        Endpoint::new(M::GET, "/healthz", "Liveness: the process is up", health::live).public(),
-        Endpoint::new(M::GET, "/readyz", "Readiness: the store answers and subscriptions run", health::ready).public(),
+        Endpoint::new(M::GET, "/healthz", "Liveness: the process is up", health::live).public().returns::<health::Health>(),
+        Endpoint::new(M::GET, "/readyz", "Readiness: the store answers and subscriptions run", health::ready).public().returns::<health::Health>(),
         Endpoint::new(M::GET, "/metrics", "Metrics in the Prometheus text format", metrics::scrape).public(),
         Endpoint::new(M::GET, "/api/v1/openapi.json", "This API as an OpenAPI 3.1 document", openapi::document),
-        Endpoint::new(M::GET, "/api/v1/streams", "List streams", streams::list),
-        Endpoint::new(M::GET, "/api/v1/streams/{stream}", "Inspect a stream", streams::info),
+        Endpoint::new(M::GET, "/api/v1/streams", "List streams", streams::list).returns::<streams::StreamList>(),
+        Endpoint::new(M::GET, "/api/v1/streams/{stream}", "Inspect a stream", streams::info).returns::<crate::store::StreamInfo>(),
         Endpoint::new(M::DELETE, "/api/v1/streams/{stream}", "Delete a stream", streams::delete),
-        Endpoint::new(M::POST, "/api/v1/streams/{stream}/events", "Publish one event or a batch", events::publish),
-        Endpoint::new(M::GET, "/api/v1/streams/{stream}/events", "Read a page of events", events::read).query(READ),
+        Endpoint::new(M::POST, "/api/v1/streams/{stream}/events", "Publish one event or a batch", events::publish).returns::<Published>(),
+        Endpoint::new(M::GET, "/api/v1/streams/{stream}/events", "Read a page of events", events::read).query(READ).returns::<EventPage>(),
         Endpoint::new(M::GET, "/api/v1/streams/{stream}/events/live", "Follow a stream live (server-sent events)", live::sse).query(&["from", "type"]).streaming(),
         Endpoint::new(M::GET, "/api/v1/streams/{stream}/ws", "Follow a stream live (WebSocket)", live::ws).query(&["from", "type"]).streaming(),
-        Endpoint::new(M::GET, "/api/v1/streams/{stream}/events/{id}", "Get one event by id", events::get).query(&["source"]),
-        Endpoint::new(M::POST, "/api/v1/events", "Publish to the default stream", events::publish_default),
-        Endpoint::new(M::GET, "/api/v1/events", "Read the default stream", events::read_default).query(READ),
-        Endpoint::new(M::GET, "/api/v1/events/{id}", "Get one event of the default stream", events::get_default).query(&["source"]),
-        Endpoint::new(M::GET, "/api/v1/subscriptions", "List running subscriptions", subscriptions::list),
-        Endpoint::new(M::POST, "/api/v1/subscriptions", "Start a subscription", subscriptions::create),
-        Endpoint::new(M::GET, "/api/v1/subscriptions/{name}", "Inspect a subscription", subscriptions::info),
+        Endpoint::new(M::GET, "/api/v1/streams/{stream}/events/{id}", "Get one event by id", events::get).query(&["source"]).returns::<EventAt>(),
+        Endpoint::new(M::POST, "/api/v1/events", "Publish to the default stream", events::publish_default).returns::<Published>(),
+        Endpoint::new(M::GET, "/api/v1/events", "Read the default stream", events::read_default).query(READ).returns::<EventPage>(),
+        Endpoint::new(M::GET, "/api/v1/events/{id}", "Get one event of the default stream", events::get_default).query(&["source"]).returns::<EventAt>(),
+        Endpoint::new(M::GET, "/api/v1/subscriptions", "List running subscriptions", subscriptions::list).returns::<subscriptions::SubscriptionList>(),
+        Endpoint::new(M::POST, "/api/v1/subscriptions", "Start a subscription", subscriptions::create).takes::<SubscriptionSpec>().returns::<SubscriptionInfo>(),
+        Endpoint::new(M::GET, "/api/v1/subscriptions/{name}", "Inspect a subscription", subscriptions::info).returns::<SubscriptionInfo>(),
         Endpoint::new(M::DELETE, "/api/v1/subscriptions/{name}", "Stop a subscription", subscriptions::delete),
-        Endpoint::new(M::GET, "/api/v1/subscriptions/{name}/dlq", "List dead letters", subscriptions::dead_letters).query(&["from", "limit"]),
-        Endpoint::new(M::POST, "/api/v1/subscriptions/{name}/dlq/redrive", "Redrive dead letters", subscriptions::redrive).answers(202),
-        Endpoint::new(M::POST, "/api/v1/subscriptions/{name}/shadow", "Start a shadow subscription (a candidate reducer beside the live one)", subscriptions::start_shadow).answers(201),
-        Endpoint::new(M::GET, "/api/v1/subscriptions/{name}/shadow", "Subjects whose live and shadow states differ", subscriptions::shadow_report).query(&["after", "limit"]),
+        Endpoint::new(M::GET, "/api/v1/subscriptions/{name}/dlq", "List dead letters", subscriptions::dead_letters).query(&["from", "limit"]).returns::<subscriptions::DeadLetterPage>(),
+        Endpoint::new(M::POST, "/api/v1/subscriptions/{name}/dlq/redrive", "Redrive dead letters", subscriptions::redrive).answers(202).takes::<subscriptions::RedriveRequest>().returns::<subscriptions::Redriven>(),
+        Endpoint::new(M::POST, "/api/v1/subscriptions/{name}/shadow", "Start a shadow subscription (a candidate reducer beside the live one)", subscriptions::start_shadow).answers(201).takes::<subscriptions::ShadowRequest>().returns::<SubscriptionInfo>(),
+        Endpoint::new(M::GET, "/api/v1/subscriptions/{name}/shadow", "Subjects whose live and shadow states differ", subscriptions::shadow_report).query(&["after", "limit"]).returns::<ShadowReport>(),
         Endpoint::new(M::DELETE, "/api/v1/subscriptions/{name}/shadow", "Stop the shadow subscription", subscriptions::stop_shadow).answers(204),
-        Endpoint::new(M::POST, "/api/v1/replays", "Start a replay job: a range of a stream through a handler subscription again, or a plugin's dry run", replays::start).answers(202),
-        Endpoint::new(M::GET, "/api/v1/replays", "List replay jobs", replays::list),
-        Endpoint::new(M::GET, "/api/v1/replays/{id}", "A replay job's status, progress and counts", replays::get),
-        Endpoint::new(M::DELETE, "/api/v1/replays/{id}", "Cancel a replay job", replays::cancel).answers(202),
-        Endpoint::new(M::GET, "/api/v1/plugins", "List the plugins of the watched folder", plugins::list),
-        Endpoint::new(M::GET, "/api/v1/plugins/{name}", "Inspect a plugin", plugins::info),
-        Endpoint::new(M::PUT, "/api/v1/plugins/{name}", "Upload a plugin (the component's bytes)", plugins::put),
+        Endpoint::new(M::POST, "/api/v1/replays", "Start a replay job: a range of a stream through a handler subscription again, or a plugin's dry run", replays::start).answers(202).takes::<ReplayRequest>().returns::<ReplayInfo>(),
+        Endpoint::new(M::GET, "/api/v1/replays", "List replay jobs", replays::list).returns::<replays::ReplayList>(),
+        Endpoint::new(M::GET, "/api/v1/replays/{id}", "A replay job's status, progress and counts", replays::get).returns::<ReplayInfo>(),
+        Endpoint::new(M::DELETE, "/api/v1/replays/{id}", "Cancel a replay job", replays::cancel).answers(202).returns::<ReplayInfo>(),
+        Endpoint::new(M::GET, "/api/v1/plugins", "List the plugins of the watched folder", plugins::list).returns::<plugins::PluginList>(),
+        Endpoint::new(M::GET, "/api/v1/plugins/{name}", "Inspect a plugin", plugins::info).returns::<crate::plugin::PluginInfo>(),
+        Endpoint::new(M::PUT, "/api/v1/plugins/{name}", "Upload a plugin (the component's bytes)", plugins::put).returns::<crate::plugin::PluginInfo>(),
         Endpoint::new(M::DELETE, "/api/v1/plugins/{name}", "Delete a plugin", plugins::delete),
-        Endpoint::new(M::GET, "/api/v1/projections/{subscription}", "List a reducer's subjects", projections::subjects).query(&["after", "limit"]),
-        Endpoint::new(M::GET, "/api/v1/projections/{subscription}/{subject}", "A subject's reducer state, now or at a point of its past", projections::get).query(&["at"]),
+        Endpoint::new(M::GET, "/api/v1/projections/{subscription}", "List a reducer's subjects", projections::subjects).query(&["after", "limit"]).returns::<projections::SubjectPage>(),
+        Endpoint::new(M::GET, "/api/v1/projections/{subscription}/{subject}", "A subject's reducer state, now or at a point of its past", projections::get).query(&["at"]).returns::<projections::Projection>(),
     ]
 }
 

@@ -8,7 +8,7 @@ use super::{ApiError, AppState};
 use crate::store::StreamInfo;
 
 /// The answer to a listing.
-#[derive(Debug, serde::Serialize)]
+#[derive(Debug, serde::Serialize, schemars::JsonSchema)]
 pub struct StreamList {
     /// Every stream, by name.
     pub streams: Vec<StreamInfo>,

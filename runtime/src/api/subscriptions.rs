@@ -11,7 +11,7 @@ use crate::subscription::dead_letter::DeadLetter;
 use crate::subscription::{ShadowReport, SubscriptionInfo, SubscriptionSpec, shadow_name};
 
 /// The list of running subscriptions.
-#[derive(Debug, serde::Serialize)]
+#[derive(Debug, serde::Serialize, schemars::JsonSchema)]
 pub struct SubscriptionList {
     /// Every running subscription.
     pub subscriptions: Vec<SubscriptionInfo>,
@@ -69,7 +69,7 @@ pub struct DlqQuery {
 }
 
 /// A page of dead letters.
-#[derive(Debug, serde::Serialize)]
+#[derive(Debug, serde::Serialize, schemars::JsonSchema)]
 pub struct DeadLetterPage {
     /// Dead letters not redriven successfully, oldest first.
     pub dead_letters: Vec<DeadLetter>,
@@ -95,7 +95,7 @@ pub async fn dead_letters(
 }
 
 /// What to redrive: the events with these ids, or (no body, or no `ids`) every dead letter.
-#[derive(Debug, Default, Deserialize)]
+#[derive(Debug, Default, Deserialize, schemars::JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub struct RedriveRequest {
     /// Event ids (the original events' `id`).
@@ -103,7 +103,7 @@ pub struct RedriveRequest {
 }
 
 /// The answer to a redrive.
-#[derive(Debug, serde::Serialize)]
+#[derive(Debug, serde::Serialize, schemars::JsonSchema)]
 pub struct Redriven {
     /// How many dead letters were sent back to the subscription.
     pub redriven: usize,
@@ -127,7 +127,7 @@ pub async fn redrive(
 }
 
 /// A shadow to start.
-#[derive(Debug, Deserialize)]
+#[derive(Debug, Deserialize, schemars::JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub struct ShadowRequest {
     /// The candidate reducer: a name in the plugins folder or a path.

@@ -10,6 +10,7 @@ mod jsonl;
 mod parse;
 mod pattern;
 mod position;
+mod schema;
 
 pub use cloud_event::{CloudEvent, Data, EventTime, ExtensionValue, media_type_essence};
 pub use error::EventError;

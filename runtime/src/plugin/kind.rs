@@ -3,7 +3,7 @@
 use std::fmt;
 
 /// The three kinds of plugin.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, serde::Serialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, serde::Serialize, schemars::JsonSchema)]
 #[serde(rename_all = "lowercase")]
 pub enum PluginKind {
     /// Keeps or drops events.

@@ -1,7 +1,9 @@
 //! Per-call limits on what a plugin may consume: fuel (CPU) and memory.
 
 /// Limits applied to every plugin call.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+#[derive(
+    Debug, Clone, Copy, PartialEq, Eq, serde::Serialize, serde::Deserialize, schemars::JsonSchema,
+)]
 #[serde(deny_unknown_fields)]
 pub struct Limits {
     /// Fuel (roughly, WebAssembly instructions) one event may use. The budget is refilled at

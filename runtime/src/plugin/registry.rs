@@ -62,7 +62,7 @@ impl PluginSlot {
 }
 
 /// A plugin as the API shows it.
-#[derive(Debug, Clone, Serialize)]
+#[derive(Debug, Clone, Serialize, schemars::JsonSchema)]
 pub struct PluginInfo {
     /// The name (the file's stem).
     pub name: String,
@@ -84,7 +84,7 @@ pub struct PluginInfo {
 }
 
 /// Reload counters of the whole registry.
-#[derive(Debug, Clone, Copy, Default, Serialize, PartialEq, Eq)]
+#[derive(Debug, Clone, Copy, Default, Serialize, PartialEq, Eq, schemars::JsonSchema)]
 pub struct ReloadMetrics {
     /// Versions that started serving (first loads and swaps).
     pub reloads: u64,

@@ -3,7 +3,7 @@
 use serde_json::Value;
 
 /// One place where two JSON values differ.
-#[derive(Debug, Clone, PartialEq, serde::Serialize)]
+#[derive(Debug, Clone, PartialEq, serde::Serialize, schemars::JsonSchema)]
 pub struct Difference {
     /// Where: `status`, `items.tea.qty`, `tasks[2]`; empty for the whole value.
     pub path: String,

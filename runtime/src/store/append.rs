@@ -74,7 +74,7 @@ impl Append {
 }
 
 /// What happened to one event of an append, in the order of the batch.
-#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize)]
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize, schemars::JsonSchema)]
 pub struct Appended {
     /// The event's `id`.
     pub id: String,

@@ -95,7 +95,7 @@ pub struct Fence {
 }
 
 /// A lease held by an owner until it expires, with its fencing token.
-#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize)]
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize, schemars::JsonSchema)]
 pub struct Lease {
     /// The lease's name.
     pub name: String,

@@ -5,7 +5,7 @@ use std::time::Duration;
 use crate::event::Position;
 
 /// A stream's name, length and ends.
-#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize)]
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize, schemars::JsonSchema)]
 pub struct StreamInfo {
     /// The stream's name.
     pub name: String,

@@ -61,7 +61,7 @@ pub(crate) fn dead_letter_event(
 }
 
 /// A dead letter as the API shows it.
-#[derive(Debug, Clone, serde::Serialize)]
+#[derive(Debug, Clone, serde::Serialize, schemars::JsonSchema)]
 pub struct DeadLetter {
     /// Its position in the dead-letter stream (what a redrive names).
     pub position: Position,

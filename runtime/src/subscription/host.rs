@@ -47,7 +47,7 @@ pub enum SubscriptionError {
 }
 
 /// A subscription as the API shows it.
-#[derive(Debug, Clone, serde::Serialize)]
+#[derive(Debug, Clone, serde::Serialize, schemars::JsonSchema)]
 pub struct SubscriptionInfo {
     /// The name.
     pub name: String,
@@ -70,7 +70,7 @@ pub struct SubscriptionInfo {
 }
 
 /// One stream's progress.
-#[derive(Debug, Clone, serde::Serialize)]
+#[derive(Debug, Clone, serde::Serialize, schemars::JsonSchema)]
 pub struct StreamProgress {
     /// The stream.
     pub stream: String,

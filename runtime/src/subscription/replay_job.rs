@@ -48,7 +48,7 @@ const KEEP_FINISHED: usize = 100;
 const KEEP_FAILURES: usize = 10;
 
 /// What to replay, as `POST /api/v1/replays` takes it.
-#[derive(Debug, Clone, Deserialize)]
+#[derive(Debug, Clone, Deserialize, schemars::JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub struct ReplayRequest {
     /// The stream to read.
@@ -71,7 +71,7 @@ pub struct ReplayRequest {
 }
 
 /// Where a job's events go.
-#[derive(Debug, Clone, Serialize)]
+#[derive(Debug, Clone, Serialize, schemars::JsonSchema)]
 #[serde(rename_all = "lowercase")]
 pub enum ReplayTarget {
     /// A handler subscription: results are stored.
@@ -81,7 +81,7 @@ pub enum ReplayTarget {
 }
 
 /// Where a job is.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, schemars::JsonSchema)]
 #[serde(rename_all = "lowercase")]
 pub enum ReplayStatus {
     /// Reading and running events.
@@ -95,7 +95,7 @@ pub enum ReplayStatus {
 }
 
 /// A job as the API shows it.
-#[derive(Debug, Clone, Serialize)]
+#[derive(Debug, Clone, Serialize, schemars::JsonSchema)]
 pub struct ReplayInfo {
     /// The job's id (also the value of the `eddyreplay` extension).
     pub id: String,
@@ -139,7 +139,7 @@ pub struct ReplayInfo {
 }
 
 /// One event a job could not replay.
-#[derive(Debug, Clone, Serialize)]
+#[derive(Debug, Clone, Serialize, schemars::JsonSchema)]
 pub struct ReplayFailure {
     /// Its position.
     pub position: Position,

@@ -6,7 +6,7 @@ use serde::{Deserialize, Serialize};
 
 /// Retries with exponential backoff and jitter; after `max_attempts` the event is
 /// dead-lettered.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, schemars::JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub struct RetryPolicy {
     /// Attempts in all, the first included (1 = no retry).

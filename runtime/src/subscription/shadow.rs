@@ -61,7 +61,7 @@ pub(crate) async fn reset(
 }
 
 /// A page of the comparison of a subscription and its shadow.
-#[derive(Debug, Clone, serde::Serialize)]
+#[derive(Debug, Clone, serde::Serialize, schemars::JsonSchema)]
 pub struct ShadowReport {
     /// The live subscription.
     pub subscription: String,
@@ -85,7 +85,7 @@ pub struct ShadowReport {
 }
 
 /// One subject whose states differ.
-#[derive(Debug, Clone, serde::Serialize)]
+#[derive(Debug, Clone, serde::Serialize, schemars::JsonSchema)]
 pub struct ShadowSubject {
     /// The subject.
     pub subject: String,

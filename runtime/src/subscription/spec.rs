@@ -14,7 +14,7 @@ use crate::plugin::{Limits, PluginConfig};
 pub const MAX_BATCH: u32 = 10_000;
 
 /// A subscription as written by a user. Only `name`, `plugin` and `streams` are required.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, schemars::JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub struct SubscriptionSpec {
     /// Unique name; also the default consumer group.
@@ -101,6 +101,20 @@ impl Serialize for Start {
             Start::Now => serializer.serialize_str("now"),
             Start::After(position) => serializer.collect_str(position),
         }
+    }
+}
+
+impl schemars::JsonSchema for Start {
+    fn schema_name() -> std::borrow::Cow<'static, str> {
+        "Start".into()
+    }
+
+    fn json_schema(generator: &mut schemars::SchemaGenerator) -> schemars::Schema {
+        let position = generator.subschema_for::<Position>();
+        schemars::json_schema!({
+            "description": "Where a new consumer group starts: `beginning`, `now`, or after a position.",
+            "anyOf": [{"enum": ["beginning", "now"]}, position],
+        })
     }
 }
 

@@ -13,7 +13,7 @@ pub struct Stats {
 }
 
 /// A copy of the counters, for the API.
-#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize)]
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize, schemars::JsonSchema)]
 pub struct StatsSnapshot {
     /// Events handled successfully (or deliberately skipped by type or filter).
     pub processed: u64,

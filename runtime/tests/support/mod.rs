@@ -2,6 +2,7 @@
 #![allow(dead_code)]
 
 pub mod api;
+pub mod openapi;
 
 use std::io::{BufRead, BufReader};
 use std::net::TcpListener;
