@@ -11,6 +11,7 @@
 //! - [`subscriptions`] — run, inspect and stop subscriptions; dead letters and redrive.
 //! - [`plugins`] — the watched plugins folder: list, inspect, upload and delete plugins.
 //! - [`projections`] — reducer state per subject.
+//! - [`status`] — an event's processing status per subscription.
 //! - [`ingest`] — the three CloudEvents content modes of a publish request.
 //! - [`limits`] — request timeouts.
 //! - [`openapi`] — the OpenAPI 3.1 document, generated from the route table.
@@ -32,6 +33,7 @@ pub mod plugins;
 pub mod projections;
 pub mod routes;
 pub mod server;
+pub mod status;
 pub mod streams;
 pub mod subscriptions;
 

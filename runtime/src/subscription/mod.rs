@@ -19,6 +19,7 @@
 pub mod dead_letter;
 mod handler_worker;
 mod host;
+mod in_progress;
 mod membership;
 mod pipeline;
 mod reducer_worker;
@@ -27,6 +28,7 @@ mod shadow;
 mod sidecar;
 mod spec;
 mod stats;
+mod status;
 mod time_travel;
 mod worker;
 
@@ -38,4 +40,5 @@ pub use shadow::{ShadowReport, ShadowSubject, shadow_name};
 pub use sidecar::{SidecarBindings, SidecarError, parse_sidecar};
 pub use spec::{MAX_BATCH, SpecError, Start, SubscriptionSpec};
 pub use stats::StatsSnapshot;
+pub use status::{EventStatuses, ProcessingStatus};
 pub use time_travel::{At, StateAt, TimeTravelError};
