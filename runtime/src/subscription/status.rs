@@ -10,7 +10,7 @@ use super::reducer_worker::{lease_name, partition_of};
 use super::{SubscriptionError, SubscriptionHost};
 use crate::event::Position;
 use crate::plugin::PluginKind;
-use crate::store::StoredEvent;
+use crate::store::{StoreError, StoredEvent};
 
 /// How many pending entries of a handler group are looked through for the event.
 const PENDING_SCAN: usize = 10_000;
@@ -177,10 +177,12 @@ impl SubscriptionHost {
                     .await?
             }
             None => {
-                let pending = self
-                    .store
-                    .pending(stream, spec.group(), PENDING_SCAN)
-                    .await?;
+                let pending = match self.store.pending(stream, spec.group(), PENDING_SCAN).await {
+                    Ok(pending) => pending,
+                    // The worker has not made its group yet: nothing was delivered.
+                    Err(StoreError::GroupNotFound { .. }) => Vec::new(),
+                    Err(error) => return Err(error.into()),
+                };
                 if let Some(entry) = pending.iter().find(|e| e.position == position) {
                     return Ok(ProcessingStatus::Processing {
                         deliveries: Some(entry.deliveries),
