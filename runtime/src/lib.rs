@@ -24,11 +24,14 @@
 //! - [`api`] — the HTTP API (axum): events, live streams, subscriptions, projections,
 //!   plugins, health, auth.
 //! - [`metrics`] — counters, gauges and histograms, exposed at `/metrics`.
+//! - [`client`] — Eddy as a library: open a store by URL, publish, subscribe, history,
+//!   consumer groups, checkpoints, processing status, from Rust code without HTTP.
 //! - [`cli`] — the `eddy` command line (and a small HTTP client for the commands that talk
 //!   to a running Eddy).
 
 pub mod api;
 pub mod cli;
+pub mod client;
 pub mod config;
 pub mod event;
 pub mod metrics;

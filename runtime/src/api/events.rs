@@ -11,10 +11,21 @@ use axum::http::{HeaderMap, StatusCode};
 
 use super::{ApiError, AppState, DEFAULT_STREAM, ingest};
 use crate::event::{CloudEvent, Position, TypePattern};
-use crate::store::{Append, Appended, Direction, Read};
+use crate::store::{Append, Appended, Direction, Read, StoredEvent};
+use crate::subscription::EventStatuses;
+use std::time::Duration;
 
 /// The header carrying the expected version of the events' subject.
 pub const EXPECTED_VERSION_HEADER: &str = "eddy-expected-version";
+/// The header naming subscriptions a synchronous publish waits for (`sub1,sub2`).
+pub const WAIT_FOR_HEADER: &str = "eddy-wait-for";
+/// The header bounding that wait, in milliseconds.
+pub const WAIT_TIMEOUT_HEADER: &str = "eddy-wait-timeout";
+/// How long a synchronous publish waits when `Eddy-Wait-Timeout` is not given.
+pub const DEFAULT_WAIT: Duration = Duration::from_secs(10);
+/// The longest wait a synchronous publish may ask for (below the default request timeout,
+/// so that the answer carries the outcome rather than a 503).
+pub const MAX_WAIT: Duration = Duration::from_secs(25);
 /// Events per page when `limit` is not given.
 const DEFAULT_LIMIT: usize = 100;
 /// The largest page.
@@ -27,7 +38,78 @@ const MAX_SCAN: usize = 10_000;
 #[derive(Debug, serde::Serialize, schemars::JsonSchema)]
 pub struct Published {
     /// One result per event, in the order they were sent.
-    pub results: Vec<Appended>,
+    pub results: Vec<PublishResult>,
+    /// Synchronous publishes only: whether the wait ended before every event was settled in
+    /// every subscription waited for (the answer is then 202, with the statuses seen last).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub timed_out: Option<bool>,
+}
+
+/// What happened to one published event.
+#[derive(Debug, serde::Serialize, schemars::JsonSchema)]
+pub struct PublishResult {
+    /// Its id, position, and whether it was a duplicate.
+    #[serde(flatten)]
+    pub appended: Appended,
+    /// Synchronous publishes only: its processing status in each subscription waited for.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub subscriptions: Option<EventStatuses>,
+}
+
+/// A synchronous publish: the subscriptions to wait for and for how long.
+struct WaitFor {
+    subscriptions: Vec<String>,
+    timeout: Duration,
+}
+
+impl WaitFor {
+    /// From the `Eddy-Wait-For` and `Eddy-Wait-Timeout` headers; `None` without the first.
+    fn from_headers(headers: &HeaderMap) -> Result<Option<Self>, ApiError> {
+        let text = |name: &str| -> Result<Option<&str>, ApiError> {
+            headers
+                .get(name)
+                .map(|v| {
+                    v.to_str()
+                        .map_err(|_| ApiError::bad_request(format!("{name} must be ASCII text")))
+                })
+                .transpose()
+        };
+        let timeout = match text(WAIT_TIMEOUT_HEADER)? {
+            None => None,
+            Some(ms) => match ms.trim().parse::<u64>() {
+                Ok(ms) if Duration::from_millis(ms) <= MAX_WAIT => Some(Duration::from_millis(ms)),
+                _ => {
+                    return Err(ApiError::bad_request(format!(
+                        "Eddy-Wait-Timeout must be a number of milliseconds from 0 to {}",
+                        MAX_WAIT.as_millis()
+                    )));
+                }
+            },
+        };
+        let Some(names) = text(WAIT_FOR_HEADER)? else {
+            if timeout.is_some() {
+                return Err(ApiError::bad_request(
+                    "Eddy-Wait-Timeout needs Eddy-Wait-For: the subscriptions to wait for",
+                ));
+            }
+            return Ok(None);
+        };
+        let subscriptions: Vec<String> = names
+            .split(',')
+            .map(str::trim)
+            .filter(|n| !n.is_empty())
+            .map(str::to_string)
+            .collect();
+        if subscriptions.is_empty() {
+            return Err(ApiError::bad_request(
+                "Eddy-Wait-For must name at least one subscription (`sub1,sub2`)",
+            ));
+        }
+        Ok(Some(Self {
+            subscriptions,
+            timeout: timeout.unwrap_or(DEFAULT_WAIT),
+        }))
+    }
 }
 
 /// One event with its position.
@@ -112,8 +194,17 @@ async fn publish_to(
                 })
         })
         .transpose()?;
+    let wait = WaitFor::from_headers(&headers)?;
+    if let Some(wait) = &wait {
+        // Refused before anything is stored: a typo must not publish and then fail.
+        state
+            .subscriptions
+            .check_subscribed(stream, &wait.subscriptions)
+            .await?;
+    }
     let events = ingest::events_from_request(&headers, body)?;
     let types: Vec<String> = events.iter().map(|e| e.ty.clone()).collect();
+    let kept = wait.as_ref().map(|_| events.clone());
     let results = state
         .store
         .append(
@@ -134,7 +225,51 @@ async fn publish_to(
     for (ty, n) in published {
         crate::metrics::events_published(stream, ty, n);
     }
-    Ok((StatusCode::CREATED, Json(Published { results })))
+    let (Some(wait), Some(events)) = (wait, kept) else {
+        let results = results
+            .into_iter()
+            .map(|appended| PublishResult {
+                appended,
+                subscriptions: None,
+            })
+            .collect();
+        let published = Published {
+            results,
+            timed_out: None,
+        };
+        return Ok((StatusCode::CREATED, Json(published)));
+    };
+    // A duplicate waits on the original event, at the position the store answered.
+    let stored: Vec<StoredEvent> = events
+        .into_iter()
+        .zip(&results)
+        .map(|(event, appended)| StoredEvent {
+            position: appended.position,
+            event,
+        })
+        .collect();
+    let (statuses, timed_out) = state
+        .subscriptions
+        .wait_for(stream, &stored, &wait.subscriptions, wait.timeout)
+        .await?;
+    let results = results
+        .into_iter()
+        .zip(statuses)
+        .map(|(appended, statuses)| PublishResult {
+            appended,
+            subscriptions: Some(statuses),
+        })
+        .collect();
+    let status = if timed_out {
+        StatusCode::ACCEPTED
+    } else {
+        StatusCode::CREATED
+    };
+    let published = Published {
+        results,
+        timed_out: Some(timed_out),
+    };
+    Ok((status, Json(published)))
 }
 
 /// `GET /api/v1/streams/{stream}/events`

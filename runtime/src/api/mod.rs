@@ -13,6 +13,7 @@
 //! - [`plugins`] — the watched plugins folder: list, inspect, upload and delete plugins.
 //! - [`projections`] — reducer state per subject.
 //! - [`replays`] — replay jobs: a range of a stream through a subscription again.
+//! - [`status`] — an event's processing status per subscription.
 //! - [`ingest`] — the three CloudEvents content modes of a publish request.
 //! - [`limits`] — request timeouts.
 //! - [`openapi`] — the OpenAPI 3.1 document, generated from the route table.
@@ -36,6 +37,7 @@ pub mod projections;
 pub mod replays;
 pub mod routes;
 pub mod server;
+pub mod status;
 pub mod streams;
 pub mod subscriptions;
 

@@ -152,7 +152,14 @@ fn operation(
         operation["parameters"]
             .as_array_mut()
             .expect("parameters is an array")
-            .push(json!({"name": "Eddy-Expected-Version", "in": "header", "required": false, "schema": {"type": "integer", "minimum": 0}}));
+            .extend([
+                json!({"name": "Eddy-Expected-Version", "in": "header", "required": false, "schema": {"type": "integer", "minimum": 0}, "description": "Append only if the subject's version is this (409 otherwise)."}),
+                json!({"name": "Eddy-Wait-For", "in": "header", "required": false, "schema": {"type": "string"}, "description": "Comma-separated subscriptions to wait for: the answer then carries each one's outcome per event (201 when all settled, 202 on timeout)."}),
+                json!({"name": "Eddy-Wait-Timeout", "in": "header", "required": false, "schema": {"type": "integer", "minimum": 1}, "description": "How long to wait for Eddy-Wait-For, in milliseconds."}),
+            ]);
+        let mut waited = operation["responses"]["201"].clone();
+        waited["description"] = json!("Stored, but the subscriptions named in Eddy-Wait-For had not all settled in time: the last statuses seen");
+        operation["responses"]["202"] = waited;
     } else if endpoint.method == axum::http::Method::PUT {
         operation["requestBody"] = json!({
             "required": true,

@@ -13,6 +13,7 @@ use axum::routing::{MethodFilter, MethodRouter, on};
 
 use schemars::{JsonSchema, Schema, SchemaGenerator};
 
+use super::status;
 use super::{ApiConfig, ApiError, AppState};
 use super::{
     auth, events, health, limits, live, metrics, openapi, plugins, projections, replays, streams,
@@ -153,6 +154,7 @@ pub fn endpoints() -> Vec<Endpoint> {
         Endpoint::new(M::GET, "/api/v1/streams/{stream}/events/live", "Follow a stream live (server-sent events)", live::sse).query(&["from", "type"]).streaming(),
         Endpoint::new(M::GET, "/api/v1/streams/{stream}/ws", "Follow a stream live (WebSocket)", live::ws).query(&["from", "type"]).streaming(),
         Endpoint::new(M::GET, "/api/v1/streams/{stream}/events/{id}", "Get one event by id", events::get).query(&["source"]).returns::<EventAt>(),
+        Endpoint::new(M::GET, "/api/v1/streams/{stream}/events/{id}/status", "An event's processing status in each subscription", status::get).query(&["source", "subscription"]).returns::<status::EventStatus>(),
         Endpoint::new(M::POST, "/api/v1/events", "Publish to the default stream", events::publish_default).returns::<Published>(),
         Endpoint::new(M::GET, "/api/v1/events", "Read the default stream", events::read_default).query(READ).returns::<EventPage>(),
         Endpoint::new(M::GET, "/api/v1/events/{id}", "Get one event of the default stream", events::get_default).query(&["source"]).returns::<EventAt>(),

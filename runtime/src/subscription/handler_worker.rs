@@ -134,6 +134,14 @@ async fn consume(ctx: &WorkerContext, stream: &str, mut pipeline: Pipeline) {
             Some(inputs) => inputs,
             None => return,
         };
+        let progress = &ctx.stats.in_progress;
+        progress.begin_batch(
+            &stream,
+            None,
+            inputs
+                .iter()
+                .map(|i| (i.stream.as_str(), i.stored.position)),
+        );
         let task = tokio::task::spawn_blocking(move || {
             // A new plugin version is taken here, between batches: this batch runs on one
             // version, and its outputs and acks are committed together, so no event is
@@ -188,7 +196,9 @@ async fn consume(ctx: &WorkerContext, stream: &str, mut pipeline: Pipeline) {
             checkpoints: commit.checkpoints.clone(),
             ..Commit::default()
         };
-        match commit_with_retry_fenced(&ctx, commit).await {
+        let committed = commit_with_retry_fenced(&ctx, commit).await;
+        ctx.stats.in_progress.end_batch(&stream);
+        match committed {
             Ok(true) => {}
             Ok(false) => return,
             Err(error) => {

@@ -41,6 +41,14 @@ pub enum SubscriptionError {
     /// A plugin could not be used (missing file, wrong world, wrong kind).
     #[error("{0}")]
     Plugin(String),
+    /// The subscription does not read that stream: ask about one of its streams.
+    #[error("subscription `{subscription}` does not read stream `{stream}`")]
+    NotSubscribed {
+        /// The subscription.
+        subscription: String,
+        /// The stream it was asked about.
+        stream: String,
+    },
     /// The store failed; retry later.
     #[error(transparent)]
     Store(#[from] StoreError),
@@ -86,7 +94,7 @@ pub(super) struct Running {
     pub(super) filter: Option<Plugin>,
     /// The registry slot of a plugin of the watched folder: its current version.
     slot: Option<Arc<PluginSlot>>,
-    stats: Arc<Stats>,
+    pub(super) stats: Arc<Stats>,
     stop: Arc<AtomicBool>,
     stop_tx: watch::Sender<bool>,
     tasks: Vec<JoinHandle<()>>,

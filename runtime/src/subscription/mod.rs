@@ -22,6 +22,7 @@
 pub mod dead_letter;
 mod handler_worker;
 mod host;
+mod in_progress;
 mod membership;
 mod pipeline;
 mod reducer_worker;
@@ -31,6 +32,7 @@ mod shadow;
 mod sidecar;
 mod spec;
 mod stats;
+mod status;
 mod time_travel;
 mod worker;
 
@@ -45,4 +47,5 @@ pub use shadow::{ShadowReport, ShadowSubject, shadow_name};
 pub use sidecar::{SidecarBindings, SidecarError, parse_sidecar};
 pub use spec::{MAX_BATCH, SpecError, Start, SubscriptionSpec};
 pub use stats::StatsSnapshot;
+pub use status::{EventStatuses, ProcessingStatus};
 pub use time_travel::{At, StateAt, TimeTravelError};

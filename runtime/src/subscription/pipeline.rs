@@ -303,17 +303,29 @@ impl Pipeline {
         let batch = batch_of(std::slice::from_ref(input), &[0]);
         let mut error = first_error;
         let mut attempts = 1;
+        let (stream, position) = (input.stream.as_str(), input.stored.position);
+        // Only failures get here: an Arc clone keeps `self` free for the calls below.
+        let stats = Arc::clone(&self.stats);
+        let progress = &stats.in_progress;
         loop {
             self.stats.failed(&error.to_string());
             self.record_failure(&error);
             if !error.is_retryable() || !policy.may_retry(attempts) {
+                progress.settled(stream, position);
                 return Ok(self.give_up(input, &error, attempts));
             }
+            progress.failed(stream, position, attempts, error.to_string());
             let jitter = self.next_jitter();
-            self.sleep(policy.backoff(attempts, jitter))?;
+            if let Err(aborted) = self.sleep(policy.backoff(attempts, jitter)) {
+                progress.settled(stream, position);
+                return Err(aborted);
+            }
             attempts += 1;
             match call(&mut self.plugin, &batch) {
-                Ok(result) => return Ok(Fate::Done(result)),
+                Ok(result) => {
+                    progress.settled(stream, position);
+                    return Ok(Fate::Done(result));
+                }
                 Err(next) => error = next,
             }
         }

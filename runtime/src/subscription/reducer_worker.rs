@@ -248,6 +248,13 @@ pub(crate) async fn run(ctx: WorkerContext, partition: u32, mut pipeline: Pipeli
                 .map(|(subject, saved)| (subject.clone(), saved.events))
                 .collect();
             let snapshots_wanted = snapshots_apply(&ctx, &inputs);
+            ctx.stats.in_progress.begin_batch(
+                &lease,
+                Some(partition),
+                inputs
+                    .iter()
+                    .map(|i| (i.stream.as_str(), i.stored.position)),
+            );
             let task = tokio::task::spawn_blocking(move || {
                 let outcome = pipeline.reduce(&inputs, &mut states);
                 (pipeline, inputs, states, outcome)
@@ -306,7 +313,9 @@ pub(crate) async fn run(ctx: WorkerContext, partition: u32, mut pipeline: Pipeli
             if !letters.is_empty() {
                 commit.appends.push((dlq_stream(&ctx.spec.name), letters));
             }
-            match commit_with_retry_fenced(&ctx, commit).await {
+            let committed = commit_with_retry_fenced(&ctx, commit).await;
+            ctx.stats.in_progress.end_batch(&lease);
+            match committed {
                 Ok(true) => {
                     for (stream, position) in advanced {
                         checkpoints.insert(stream, Some(position));

@@ -10,6 +10,8 @@ pub struct Stats {
     failed: AtomicU64,
     dead_lettered: AtomicU64,
     last_error: Mutex<Option<String>>,
+    /// Batches in flight and events being retried (for processing status).
+    pub(crate) in_progress: super::in_progress::InProgress,
 }
 
 /// A copy of the counters, for the API.
