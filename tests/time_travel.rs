@@ -1,7 +1,8 @@
 //! Time travel, shadow subscriptions and recording, end to end: a real `eddy serve` on the
 //! embedded store and on a private Redis, events published over HTTP, answers checked against
 //! `eddy replay` of the same history. Points, snapshot intervals and batch sizes are drawn by
-//! a seeded generator, so every run checks the same cases and a failure names its seed.
+//! a seeded generator, so every run checks the same cases and a failure names its seed; the
+//! same properties over many random histories, in process, are in `replay_properties.rs`.
 
 #[path = "../runtime/tests/support/mod.rs"]
 mod store_support;
