@@ -242,11 +242,6 @@ pub(crate) async fn run(ctx: WorkerContext, partition: u32, mut pipeline: Pipeli
                     }
                 }
             }
-            // Events applied per subject before this batch, to see which cross a snapshot mark.
-            let before: HashMap<String, u64> = states
-                .iter()
-                .map(|(subject, saved)| (subject.clone(), saved.events))
-                .collect();
             let snapshots_wanted = snapshots_apply(&ctx, &inputs);
             let task = tokio::task::spawn_blocking(move || {
                 let outcome = pipeline.reduce(&inputs, &mut states);
@@ -261,7 +256,7 @@ pub(crate) async fn run(ctx: WorkerContext, partition: u32, mut pipeline: Pipeli
             };
             pipeline = returned;
             states = returned_states;
-            let Ok((fates, changed)) = outcome else {
+            let Ok(reduced) = outcome else {
                 let _ = ctx.store.release_lease(&lease, &ctx.consumer).await;
                 return;
             };
@@ -273,18 +268,18 @@ pub(crate) async fn run(ctx: WorkerContext, partition: u32, mut pipeline: Pipeli
                     .collect(),
                 ..Commit::default()
             };
-            for subject in changed {
+            if snapshots_wanted {
+                for (subject, snapshot) in reduced.marks {
+                    commit.snapshots.push(SnapshotWrite {
+                        projection: ctx.spec.name.clone(),
+                        subject,
+                        snapshot,
+                        keep: ctx.spec.snapshots_kept,
+                    });
+                }
+            }
+            for subject in reduced.changed {
                 if let Some(saved) = states.get(&subject) {
-                    let every = u64::from(ctx.spec.snapshot_every);
-                    let was = before.get(&subject).copied().unwrap_or(0);
-                    if snapshots_wanted && saved.events / every > was / every {
-                        commit.snapshots.push(SnapshotWrite {
-                            projection: ctx.spec.name.clone(),
-                            subject: subject.clone(),
-                            snapshot: saved.clone(),
-                            keep: ctx.spec.snapshots_kept,
-                        });
-                    }
                     commit.states.push(StateWrite {
                         projection: ctx.spec.name.clone(),
                         subject,
@@ -293,7 +288,7 @@ pub(crate) async fn run(ctx: WorkerContext, partition: u32, mut pipeline: Pipeli
                 }
             }
             let mut letters = Vec::new();
-            for (input, fate) in inputs.iter().zip(fates) {
+            for (input, fate) in inputs.iter().zip(reduced.fates) {
                 match fate {
                     Fate::Done(()) => {
                         if let Some(dlq) = input.redrive_of {

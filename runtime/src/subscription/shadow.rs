@@ -49,6 +49,7 @@ async fn record(
             position: Position::ZERO,
             plugin: String::new(),
             events: 0,
+            latest_time: None,
         },
     };
     store

@@ -129,6 +129,7 @@ pub(crate) async fn state_at(
         for chunk in inputs.chunks(batch) {
             pipeline
                 .reduce(chunk, &mut states)
+                .map(|_| ())
                 .map_err(|_| TimeTravelError::Plugin("the query was abandoned".to_string()))?;
         }
         Ok::<_, TimeTravelError>(states)

@@ -347,6 +347,25 @@ impl EventStore for EmbeddedStore {
             .await
     }
 
+    async fn nearest_snapshot_by_time(
+        &self,
+        projection: &str,
+        subject: &str,
+        plugin: &str,
+        time: i64,
+    ) -> Result<Option<SavedState>, StoreError> {
+        check_name("projection", projection)?;
+        let (projection, subject, plugin) = (
+            projection.to_string(),
+            subject.to_string(),
+            plugin.to_string(),
+        );
+        self.run(move |db| {
+            commit::nearest_snapshot_by_time(db, &projection, &subject, &plugin, time)
+        })
+        .await
+    }
+
     async fn delete_projection(&self, projection: &str) -> Result<u64, StoreError> {
         check_name("projection", projection)?;
         let projection = projection.to_string();
