@@ -246,6 +246,12 @@ pub trait EventStore: Send + Sync + 'static {
         at: Position,
     ) -> Result<Option<SavedState>, StoreError>;
 
+    /// The store's clock as it assigns positions, in ms since the Unix epoch: every event
+    /// appended after this returns gets a position of at least `<clock>-0`, in every stream
+    /// (unless the clock is set back). So once it has read each stream to its end after
+    /// asking, a reader knows every event before `<clock>-0` there will ever be.
+    async fn clock_ms(&self) -> Result<u64, StoreError>;
+
     /// The latest snapshot of `subject` in `projection` made by the reducer with hash `plugin`
     /// whose [`SavedState::latest_time`] is at or before `time` (nanoseconds since the Unix
     /// epoch; a snapshot without a time qualifies), or `None`.

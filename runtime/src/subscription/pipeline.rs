@@ -182,7 +182,8 @@ impl Pipeline {
                     }
                 },
             };
-            let mut last: Option<&Input> = None;
+            // The index of the last input applied.
+            let mut last: Option<usize> = None;
             let mut todo: &[usize] = &indices;
             while !todo.is_empty() {
                 let counted = count;
@@ -198,7 +199,7 @@ impl Pipeline {
                     Ok(next) => {
                         state = next;
                         count += piece.len() as u64;
-                        last = piece.last().map(|&i| &inputs[i]);
+                        last = piece.last().copied();
                         todo = &todo[piece.len()..];
                     }
                     Err(failure) => {
@@ -210,7 +211,7 @@ impl Pipeline {
                         state = before;
                         count += index as u64;
                         if index > 0 {
-                            last = Some(&inputs[piece[index - 1]]);
+                            last = Some(piece[index - 1]);
                         }
                         let failed = piece[index];
                         let current = state.clone();
@@ -220,7 +221,7 @@ impl Pipeline {
                             Fate::Done(next) => {
                                 state = next;
                                 count += 1;
-                                last = Some(&inputs[failed]);
+                                last = Some(failed);
                             }
                             dead => fates[failed] = dead.map_unit(),
                         }
@@ -232,7 +233,8 @@ impl Pipeline {
                     && count > counted
                     && count.is_multiple_of(every)
                 {
-                    let latest_time = times.up_to(&subject, last.stored.position, previous_time);
+                    let latest_time = times.up_to(&subject, last, previous_time);
+                    let last = &inputs[last];
                     marks.push((
                         subject.clone(),
                         SavedState {
@@ -246,7 +248,7 @@ impl Pipeline {
                     ));
                 }
             }
-            if let Some(last) = last {
+            if let Some(last) = last.map(|i| &inputs[i]) {
                 states.insert(
                     subject.clone(),
                     SavedState {
@@ -450,37 +452,38 @@ pub(crate) struct Reduced {
     pub marks: Vec<(String, SavedState)>,
 }
 
-/// The `time`s of one batch's events, per subject, in batch order: what a state's
+/// The `time`s of one batch's events, per subject, in batch order (which is position order,
+/// but for redriven dead letters, whose batches leave no snapshots): what a state's
 /// `latest_time` is made of. Every event of the subject counts, applied or skipped, since a
 /// query by time cuts a history before its first event later than the time, whatever it was.
 struct EventTimes {
-    /// Per subject: (position, time) of its events that have a time, in batch order.
-    events: HashMap<String, Vec<(Position, i64)>>,
+    /// Per subject: (index in the batch, time) of its events that have a time.
+    events: HashMap<String, Vec<(usize, i64)>>,
     /// Per subject: the latest time among all of them.
     latest: HashMap<String, Option<i64>>,
 }
 
 impl EventTimes {
     fn of(inputs: &[Input]) -> Self {
-        let mut events: HashMap<String, Vec<(Position, i64)>> = HashMap::new();
+        let mut events: HashMap<String, Vec<(usize, i64)>> = HashMap::new();
         let mut latest: HashMap<String, Option<i64>> = HashMap::new();
-        for input in inputs {
+        for (index, input) in inputs.iter().enumerate() {
             let subject = input.stored.event.subject.as_deref().unwrap_or("");
             let time = input.stored.event.time.as_ref().map(|t| t.unix_nanos());
             let entry = latest.entry(subject.to_string()).or_default();
             *entry = (*entry).max(time);
             if let Some(time) = time {
                 let list = events.entry(subject.to_string()).or_default();
-                list.push((input.stored.position, time));
+                list.push((index, time));
             }
         }
         Self { events, latest }
     }
 
-    /// The latest time of `subject`'s events at or before `position`, or `before`.
-    fn up_to(&self, subject: &str, position: Position, before: Option<i64>) -> Option<i64> {
+    /// The latest time of `subject`'s events up to the batch's `index`th, or `before`.
+    fn up_to(&self, subject: &str, index: usize, before: Option<i64>) -> Option<i64> {
         let own = self.events.get(subject).into_iter().flatten();
-        let here = own.filter(|(p, _)| *p <= position).map(|(_, t)| *t).max();
+        let here = own.take_while(|(i, _)| *i <= index).map(|(_, t)| *t).max();
         before.max(here)
     }
 

@@ -1114,6 +1114,18 @@ pub async fn only_the_newest_snapshots_of_a_subject_and_hash_are_kept(target: &T
     );
 }
 
+pub async fn events_appended_after_the_clock_is_read_are_positioned_after_it(target: &Target) {
+    let store = target.open().await;
+    for stream in ["clock-a", "clock-b", "clock-a"] {
+        let clock = store.clock_ms().await.unwrap();
+        let appended = store
+            .append(stream, Append::one(event(&format!("c-{clock}-{stream}"))))
+            .await
+            .unwrap();
+        assert!(appended[0].position >= Position::new(clock, 0), "{stream}");
+    }
+}
+
 pub async fn states_and_snapshots_keep_their_latest_event_time(target: &Target) {
     let store = target.open().await;
     let at = |seq| Position::new(1_700_000_000_000, seq);

@@ -14,9 +14,11 @@ use crate::store::{Append, Appended, Commit, SavedState, StoreError};
 pub(super) fn commit(
     db: &Database,
     commit: Commit,
-    now_ms: u64,
+    clock: fn() -> u64,
 ) -> Result<Vec<Vec<Appended>>, StoreError> {
     in_write(db, |txn| {
+        // Read with the write lock held, like an append's (see `streams::clock`).
+        let now_ms = clock();
         if let Some(fence) = &commit.fence {
             leases::check_fence(txn, fence, now_ms)?;
         }

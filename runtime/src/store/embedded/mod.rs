@@ -100,7 +100,7 @@ impl EventStore for EmbeddedStore {
         check_name("stream", stream)?;
         let stream = stream.to_string();
         let results = self
-            .run(move |db| streams::append(db, &stream, &append, now_ms()))
+            .run(move |db| streams::append(db, &stream, &append, now_ms))
             .await?;
         if results.iter().any(|r| !r.duplicate) {
             self.appended.notify_waiters();
@@ -299,7 +299,7 @@ impl EventStore for EmbeddedStore {
     async fn commit(&self, commit: Commit) -> Result<Vec<Vec<Appended>>, StoreError> {
         commit.check()?;
         let results = self
-            .run(move |db| commit::commit(db, commit, now_ms()))
+            .run(move |db| commit::commit(db, commit, now_ms))
             .await?;
         if results.iter().flatten().any(|r| !r.duplicate) {
             self.appended.notify_waiters();
@@ -345,6 +345,10 @@ impl EventStore for EmbeddedStore {
         );
         self.run(move |db| commit::nearest_snapshot(db, &projection, &subject, &plugin, at))
             .await
+    }
+
+    async fn clock_ms(&self) -> Result<u64, StoreError> {
+        self.run(|db| streams::clock(db, now_ms)).await
     }
 
     async fn nearest_snapshot_by_time(
