@@ -3,10 +3,12 @@
 mod support;
 
 use std::path::Path;
+use std::sync::OnceLock;
 
 use eddy::event::{CloudEvent, Position};
-use eddy::plugin::{Limits, PluginInstance};
+use eddy::plugin::{Limits, Plugin, PluginInstance};
 use eddy::replay::{ReplayOptions, SourcedEvent, compare};
+use proptest::prelude::*;
 use support::histories::Lcg;
 use support::plugins::{load, plugin_path};
 use support::{eddy, repo_root, stdout_of};
@@ -237,40 +239,44 @@ fn shadow_replay_names_where_a_subject_diverges_and_exits_one() {
     );
 }
 
-/// Property: wherever a divergence is planted, it is reported at exactly that event.
-#[test]
-fn a_planted_divergence_is_reported_at_exactly_that_event() {
-    let new = load("fx_counter_v2");
-    let old = load("fx_per_event_reducer");
-    let mut rng = Lcg::new(2026);
-    for round in 0..25 {
-        let events = 20 + rng.below(200) as usize;
-        let planted = rng.below(events as u64) as usize;
-        let history = counter_history(events, 1 + rng.below(8), Some(planted), round);
+proptest! {
+    #![proptest_config(ProptestConfig { cases: 64, failure_persistence: None, ..ProptestConfig::default() })]
+
+    /// Property: wherever a divergence is planted, at any batch size, it is reported at
+    /// exactly that event. A history is (subject, type) per event; one event becomes the
+    /// `diverge` type that the two counter versions count differently.
+    #[test]
+    fn a_planted_divergence_is_reported_at_exactly_that_event(
+        history in prop::collection::vec((0..8u8, 0..3u8), 1..200),
+        planted in any::<prop::sample::Index>(),
+        batch in 1..64usize,
+    ) {
+        let planted = planted.index(history.len());
         let sourced: Vec<SourcedEvent> = history
             .iter()
             .enumerate()
-            .map(|(i, text)| SourcedEvent {
-                event: CloudEvent::from_json(text).unwrap(),
-                position: Position::new(0, i as u64 + 1),
-                origin: format!("h:{}", i + 1),
+            .map(|(i, (subject, ty))| {
+                let ty = if i == planted { "diverge".to_string() } else { format!("t{ty}") };
+                let text = line(&format!("e{i}"), &ty, &format!("s-{subject}"), "{}");
+                SourcedEvent {
+                    event: CloudEvent::from_json(&text).unwrap(),
+                    position: Position::new(0, i as u64 + 1),
+                    origin: format!("h:{}", i + 1),
+                }
             })
             .collect();
-        let options = ReplayOptions {
-            batch: 1 + rng.below(64) as usize,
-            ..ReplayOptions::default()
+        let options = ReplayOptions { batch, ..ReplayOptions::default() };
+        let instance = |name| {
+            static PLUGINS: OnceLock<(Plugin, Plugin)> = OnceLock::new();
+            let (new, old) =
+                PLUGINS.get_or_init(|| (load("fx_counter_v2"), load("fx_per_event_reducer")));
+            let plugin = if name == "new" { new } else { old };
+            PluginInstance::new(plugin, Default::default(), Limits::default()).unwrap()
         };
-        let mut new_instance =
-            PluginInstance::new(&new, Default::default(), Limits::default()).unwrap();
-        let mut old_instance =
-            PluginInstance::new(&old, Default::default(), Limits::default()).unwrap();
-        let comparison = compare(&mut new_instance, &mut old_instance, &sourced, &options).unwrap();
-        assert_eq!(comparison.differed, 1, "round {round}");
+        let comparison =
+            compare(&mut instance("new"), &mut instance("old"), &sourced, &options).unwrap();
+        prop_assert_eq!(comparison.differed, 1);
         let divergence = comparison.differences.values().next().unwrap();
-        assert_eq!(
-            divergence.event.as_ref().unwrap().id,
-            format!("e{planted}"),
-            "round {round}: {events} events, planted at {planted}"
-        );
+        prop_assert_eq!(&divergence.event.as_ref().unwrap().id, &format!("e{planted}"));
     }
 }

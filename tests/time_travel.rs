@@ -1,7 +1,8 @@
 //! Time travel, shadow subscriptions and recording, end to end: a real `eddy serve` on the
 //! embedded store and on a private Redis, events published over HTTP, answers checked against
 //! `eddy replay` of the same history. Points, snapshot intervals and batch sizes are drawn by
-//! a seeded generator, so every run checks the same cases and a failure names its seed.
+//! a seeded generator, so every run checks the same cases and a failure names its seed; the
+//! same properties over many random histories, in process, are in `replay_properties.rs`.
 
 #[path = "../runtime/tests/support/mod.rs"]
 mod store_support;
@@ -313,8 +314,9 @@ fn counter_line(i: usize, subject: &str, ty: &str) -> String {
 }
 
 /// A shadow runs a candidate beside the live reducer on the same events and names exactly the
-/// subject where a planted event makes the two versions disagree; the CLI's shadow replay of
-/// the stream from the running Eddy finds the same subject.
+/// subject where a planted event makes the two versions disagree, also after `eddy serve`
+/// restarts (it resumes with its subscription) until it is stopped; the CLI's shadow replay
+/// of the stream from the running Eddy finds the same subject.
 fn a_shadow_subscription_reports_the_subjects_whose_states_differ(backend: Backend) {
     let dir = tempfile::tempdir().unwrap();
     let old = plugin_path("fx_per_event_reducer").display().to_string();
@@ -326,7 +328,8 @@ fn a_shadow_subscription_reports_the_subjects_whose_states_differ(backend: Backe
              batch = 32\npartitions = 2\n"
         ),
     );
-    let server = backend.start(&dir.path().join("data"), &config);
+    let data = dir.path().join("data");
+    let server = backend.start(&data, &config);
     let mut rng = Lcg::new(11);
     let planted = 170;
     let lines: Vec<String> = (0..300)
@@ -372,6 +375,27 @@ fn a_shadow_subscription_reports_the_subjects_whose_states_differ(backend: Backe
         differing[0]["live_position"],
         differing[0]["shadow_position"]
     );
+
+    // The shadow belongs to its subscription: after a restart it runs again beside it,
+    // resuming from its checkpoints (it processes only the events published since).
+    server.kill();
+    let server = backend.start(&data, &config);
+    let more: Vec<String> = (300..340)
+        .map(|i| counter_line(i, &format!("s-{}", i % 10), "tick"))
+        .collect();
+    publish(&server, "things", &more);
+    wait_until(TIMEOUT, "the resumed shadow to catch up", || {
+        let answer = get(server.addr, "/api/v1/subscriptions/counts/shadow");
+        answer.status == 200 && answer.json()["caught_up"] == true && caught_up(&server, "counts")
+    });
+    let resumed = get(server.addr, "/api/v1/subscriptions/counts.shadow").json();
+    assert_eq!(resumed["stats"]["processed"], 40, "{resumed}");
+    let report = get(server.addr, "/api/v1/subscriptions/counts/shadow").json();
+    assert_eq!(
+        (report["compared"].as_u64(), report["matching"].as_u64()),
+        (Some(10), Some(9))
+    );
+    assert_eq!(report["differing"][0]["subject"], planted_subject.as_str());
 
     // Paged: two subjects per page, the same verdicts.
     let mut after = String::new();
@@ -424,6 +448,15 @@ fn a_shadow_subscription_reports_the_subjects_whose_states_differ(backend: Backe
     );
     assert_eq!(stopped.status, 204, "{}", stopped.body);
     let gone = get(server.addr, "/api/v1/subscriptions/counts/shadow");
+    assert_eq!(gone.status, 404, "{}", gone.body);
+
+    // A stopped shadow stays stopped across a restart.
+    server.kill();
+    let server = backend.start(&data, &config);
+    wait_until(TIMEOUT, "the subscription to run", || {
+        caught_up(&server, "counts")
+    });
+    let gone = get(server.addr, "/api/v1/subscriptions/counts.shadow");
     assert_eq!(gone.status, 404, "{}", gone.body);
 }
 

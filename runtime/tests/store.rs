@@ -66,6 +66,8 @@ conformance_suite!(
     states_load_back_byte_identical_and_list_in_order,
     snapshots_are_found_by_plugin_hash_at_or_before_a_position,
     only_the_newest_snapshots_of_a_subject_and_hash_are_kept,
+    states_and_snapshots_keep_their_latest_event_time,
+    events_appended_after_the_clock_is_read_are_positioned_after_it,
     leases_are_exclusive_and_renewals_keep_the_token,
     an_expired_lease_can_be_taken_with_a_greater_token,
     live_leases_are_listed_by_prefix,

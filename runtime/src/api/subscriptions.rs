@@ -179,12 +179,12 @@ pub async fn shadow_report(
     ))
 }
 
-/// `DELETE /api/v1/subscriptions/{name}/shadow`: stops the shadow (its states stay until the
-/// next shadow starts).
+/// `DELETE /api/v1/subscriptions/{name}/shadow`: stops the shadow for good (its states stay
+/// until the next shadow starts).
 pub async fn stop_shadow(
     State(state): State<AppState>,
     Path(name): Path<String>,
 ) -> Result<StatusCode, ApiError> {
-    state.subscriptions.stop(&shadow_name(&name)).await?;
+    state.subscriptions.stop_shadow(&name).await?;
     Ok(StatusCode::NO_CONTENT)
 }

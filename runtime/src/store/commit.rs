@@ -80,6 +80,12 @@ pub struct SavedState {
     pub plugin: String,
     /// How many events have been applied to it.
     pub events: u64,
+    /// The latest `time` (nanoseconds since the Unix epoch) among the subject's events read
+    /// up to this state — all of them up to `position`, applied or skipped — or `None` if none
+    /// had a time. A time-travel query by time starts from a snapshot only if this is not
+    /// later than the time asked for, so it must never be too early (later is only slower).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub latest_time: Option<i64>,
 }
 
 /// The lease a [`Commit`] is conditional on: it applies only while `owner` holds `lease` with
@@ -196,6 +202,8 @@ struct EncodedState {
     plugin: String,
     events: u64,
     state: String,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    latest_time: Option<i64>,
 }
 
 impl SavedState {
@@ -207,6 +215,7 @@ impl SavedState {
             plugin: self.plugin.clone(),
             events: self.events,
             state: BASE64.encode(&self.state),
+            latest_time: self.latest_time,
         };
         serde_json::to_string(&encoded).expect("a state encodes as JSON")
     }
@@ -221,6 +230,7 @@ impl SavedState {
             position: parse_position(&encoded.position)?,
             plugin: encoded.plugin,
             events: encoded.events,
+            latest_time: encoded.latest_time,
         })
     }
 }
@@ -237,6 +247,7 @@ mod tests {
             position: Position::new(1_700_000_000_000, 3),
             plugin: "sha256:ab".into(),
             events: 42,
+            latest_time: Some(-5),
         };
         let text = state.encode();
         assert!(text.contains(r#""position":"1700000000000-3""#), "{text}");

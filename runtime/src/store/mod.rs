@@ -55,6 +55,8 @@
 //! ([`EventStore::nearest_snapshot`]) only ever sees snapshots of the one plugin hash it asks
 //! for, so a state made by other code is never used. After each write only the newest `keep`
 //! snapshots of that subject and hash are kept. Deleting a projection deletes its snapshots.
+//! States and snapshots keep the latest event time they reflect, and a snapshot can be looked
+//! up by it ([`EventStore::nearest_snapshot_by_time`]).
 //!
 //! **Leases** give one owner at a time the right to process something (a stream partition, a
 //! projection), for a time to live that the owner renews. Every acquisition by a new holder —
@@ -242,6 +244,23 @@ pub trait EventStore: Send + Sync + 'static {
         subject: &str,
         plugin: &str,
         at: Position,
+    ) -> Result<Option<SavedState>, StoreError>;
+
+    /// The store's clock as it assigns positions, in ms since the Unix epoch: every event
+    /// appended after this returns gets a position of at least `<clock>-0`, in every stream
+    /// (unless the clock is set back). So once it has read each stream to its end after
+    /// asking, a reader knows every event before `<clock>-0` there will ever be.
+    async fn clock_ms(&self) -> Result<u64, StoreError>;
+
+    /// The latest snapshot of `subject` in `projection` made by the reducer with hash `plugin`
+    /// whose [`SavedState::latest_time`] is at or before `time` (nanoseconds since the Unix
+    /// epoch; a snapshot without a time qualifies), or `None`.
+    async fn nearest_snapshot_by_time(
+        &self,
+        projection: &str,
+        subject: &str,
+        plugin: &str,
+        time: i64,
     ) -> Result<Option<SavedState>, StoreError>;
 
     /// Deletes every state and snapshot of `projection`; returns how many states there were.

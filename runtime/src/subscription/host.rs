@@ -329,10 +329,11 @@ impl SubscriptionHost {
             }
         }
         tracing::info!(subscription = %spec.name, plugin = %plugin.hash(), kind = %plugin.kind(), "subscription started");
+        let reducer = plugin.kind() == PluginKind::Reducer;
         self.running.lock().await.insert(
             spec.name.clone(),
             Running {
-                spec,
+                spec: spec.clone(),
                 plugin,
                 filter,
                 slot,
@@ -342,11 +343,16 @@ impl SubscriptionHost {
                 tasks,
             },
         );
+        if reducer {
+            // A shadow started over the API goes on with its subscription (see shadow.rs).
+            Box::pin(self.resume_shadow(&spec)).await;
+        }
         Ok(())
     }
 
     /// Stops a subscription: no new reads; in-flight batches get [`STOP_TIMEOUT`] to finish;
     /// whatever is unfinished stays pending for the next start. Checkpoints and states stay.
+    /// A shadow stopped this way is forgotten (it no longer starts with its subscription).
     pub async fn stop(&self, name: &str) -> Result<(), SubscriptionError> {
         let running = self
             .running
@@ -355,7 +361,7 @@ impl SubscriptionHost {
             .remove(name)
             .ok_or_else(|| SubscriptionError::NotFound(name.to_string()))?;
         stop_running(running).await;
-        Ok(())
+        self.forget_if_shadow(name).await
     }
 
     /// Stops every subscription and replay job (on shutdown).

@@ -136,12 +136,15 @@ impl Pipeline {
     }
 
     /// Reducer subscriptions: folds the inputs into `states` (loaded by the caller for every
-    /// subject present) and returns each input's fate and the subjects whose state changed.
+    /// subject present) and returns each input's fate, the subjects whose state changed, and
+    /// the state of a subject each time its event count reaches a multiple of
+    /// `snapshot_every` (the plugin is called in pieces that end there, so that every such
+    /// state exists, whatever the batch size).
     pub(crate) fn reduce(
         &mut self,
         inputs: &[Input],
         states: &mut HashMap<String, SavedState>,
-    ) -> Result<(Vec<Fate<()>>, Vec<String>), Aborted> {
+    ) -> Result<Reduced, Aborted> {
         let started = std::time::Instant::now();
         let mut fates: Vec<Fate<()>> = inputs.iter().map(|_| Fate::Done(())).collect();
         let selected = self.select(inputs, &mut fates)?;
@@ -158,10 +161,14 @@ impl Pipeline {
                 })
                 .push(i);
         }
+        let times = EventTimes::of(inputs);
         let hash = self.plugin_hash();
+        let every = u64::from(self.spec.snapshot_every);
         let mut changed = Vec::new();
+        let mut marks = Vec::new();
         for subject in order {
             let indices = groups.remove(&subject).unwrap_or_default();
+            let previous_time = states.get(&subject).and_then(|s| s.latest_time);
             let (mut state, mut count) = match states.get(&subject) {
                 Some(saved) => (saved.state.clone(), saved.events),
                 None => match self.plugin.init() {
@@ -175,17 +182,25 @@ impl Pipeline {
                     }
                 },
             };
-            let mut last: Option<&Input> = None;
+            // The index of the last input applied.
+            let mut last: Option<usize> = None;
             let mut todo: &[usize] = &indices;
             while !todo.is_empty() {
-                let batch = batch_of(inputs, todo);
+                let counted = count;
+                // Up to the next snapshot mark, or all of it.
+                let room = match every {
+                    0 => todo.len(),
+                    every => (every - count % every) as usize,
+                };
+                let piece = &todo[..room.min(todo.len())];
+                let batch = batch_of(inputs, piece);
                 // Moved, not copied: success and failure both hand the state back.
                 match self.plugin.apply(std::mem::take(&mut state), &batch) {
                     Ok(next) => {
                         state = next;
-                        count += todo.len() as u64;
-                        last = todo.last().map(|&i| &inputs[i]);
-                        break;
+                        count += piece.len() as u64;
+                        last = piece.last().copied();
+                        todo = &todo[piece.len()..];
                     }
                     Err(failure) => {
                         let BatchFailure {
@@ -196,9 +211,9 @@ impl Pipeline {
                         state = before;
                         count += index as u64;
                         if index > 0 {
-                            last = Some(&inputs[todo[index - 1]]);
+                            last = Some(piece[index - 1]);
                         }
-                        let failed = todo[index];
+                        let failed = piece[index];
                         let current = state.clone();
                         match self.retry(&inputs[failed], error, |plugin, batch| {
                             plugin.apply(current.clone(), batch).map_err(|f| f.error)
@@ -206,15 +221,34 @@ impl Pipeline {
                             Fate::Done(next) => {
                                 state = next;
                                 count += 1;
-                                last = Some(&inputs[failed]);
+                                last = Some(failed);
                             }
                             dead => fates[failed] = dead.map_unit(),
                         }
                         todo = &todo[index + 1..];
                     }
                 }
+                if let Some(last) = last
+                    && every > 0
+                    && count > counted
+                    && count.is_multiple_of(every)
+                {
+                    let latest_time = times.up_to(&subject, last, previous_time);
+                    let last = &inputs[last];
+                    marks.push((
+                        subject.clone(),
+                        SavedState {
+                            state: state.clone(),
+                            stream: last.stream.clone(),
+                            position: last.stored.position,
+                            plugin: hash.clone(),
+                            events: count,
+                            latest_time,
+                        },
+                    ));
+                }
             }
-            if let Some(last) = last {
+            if let Some(last) = last.map(|i| &inputs[i]) {
                 states.insert(
                     subject.clone(),
                     SavedState {
@@ -223,13 +257,29 @@ impl Pipeline {
                         position: last.stored.position,
                         plugin: hash.clone(),
                         events: count,
+                        latest_time: times.all(&subject, previous_time),
                     },
                 );
                 changed.push(subject);
             }
         }
+        // Subjects with a state whose events in this batch were all skipped (by type, filter
+        // or dead letter) still saw those events' times.
+        for (subject, latest) in times.latest {
+            if let Some(saved) = states.get_mut(&subject)
+                && latest > saved.latest_time
+                && !changed.contains(&subject)
+            {
+                saved.latest_time = latest;
+                changed.push(subject);
+            }
+        }
         self.count(&fates, started);
-        Ok((fates, changed))
+        Ok(Reduced {
+            fates,
+            changed,
+            marks,
+        })
     }
 
     /// The inputs to run the plugin on: those whose type the subscription wants and that the
@@ -400,6 +450,58 @@ impl Pipeline {
         if matches!(reason, "fuel" | "memory" | "trap") {
             metrics::plugin_trapped(plugin, reason);
         }
+    }
+}
+
+/// What folding a batch produced.
+pub(crate) struct Reduced {
+    /// What became of each input.
+    pub fates: Vec<Fate<()>>,
+    /// The subjects whose saved state changed.
+    pub changed: Vec<String>,
+    /// (subject, state) each time a subject's event count reached a multiple of
+    /// `snapshot_every`, in order: the snapshots this batch leaves.
+    pub marks: Vec<(String, SavedState)>,
+}
+
+/// The `time`s of one batch's events, per subject, in batch order (which is position order,
+/// but for redriven dead letters, whose batches leave no snapshots): what a state's
+/// `latest_time` is made of. Every event of the subject counts, applied or skipped, since a
+/// query by time cuts a history before its first event later than the time, whatever it was.
+struct EventTimes {
+    /// Per subject: (index in the batch, time) of its events that have a time.
+    events: HashMap<String, Vec<(usize, i64)>>,
+    /// Per subject: the latest time among all of them.
+    latest: HashMap<String, Option<i64>>,
+}
+
+impl EventTimes {
+    fn of(inputs: &[Input]) -> Self {
+        let mut events: HashMap<String, Vec<(usize, i64)>> = HashMap::new();
+        let mut latest: HashMap<String, Option<i64>> = HashMap::new();
+        for (index, input) in inputs.iter().enumerate() {
+            let subject = input.stored.event.subject.as_deref().unwrap_or("");
+            let time = input.stored.event.time.as_ref().map(|t| t.unix_nanos());
+            let entry = latest.entry(subject.to_string()).or_default();
+            *entry = (*entry).max(time);
+            if let Some(time) = time {
+                let list = events.entry(subject.to_string()).or_default();
+                list.push((index, time));
+            }
+        }
+        Self { events, latest }
+    }
+
+    /// The latest time of `subject`'s events up to the batch's `index`th, or `before`.
+    fn up_to(&self, subject: &str, index: usize, before: Option<i64>) -> Option<i64> {
+        let own = self.events.get(subject).into_iter().flatten();
+        let here = own.take_while(|(i, _)| *i <= index).map(|(_, t)| *t).max();
+        before.max(here)
+    }
+
+    /// The latest time of all of `subject`'s events in the batch, or `before`.
+    fn all(&self, subject: &str, before: Option<i64>) -> Option<i64> {
+        before.max(self.latest.get(subject).copied().flatten())
     }
 }
 

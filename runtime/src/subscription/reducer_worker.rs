@@ -15,7 +15,7 @@ use super::pipeline::{Fate, Input, Pipeline};
 use super::worker::{WorkerContext, commit_with_retry_fenced, resolved_marker};
 use crate::event::Position;
 use crate::store::{
-    Commit, Direction, Fence, Read, SavedState, SnapshotWrite, StateWrite, StoreError,
+    Commit, Direction, Fence, Read, SavedState, SnapshotWrite, StateWrite, StoreError, StoredEvent,
 };
 
 /// How long a partition lease lasts without renewal.
@@ -158,29 +158,52 @@ pub(crate) async fn run(ctx: WorkerContext, partition: u32, mut pipeline: Pipeli
                     }
                 }
             }
-            // Read the next batch of every stream; keep the events of this partition.
-            let mut inputs = Vec::new();
-            let mut advanced: Vec<(String, Position)> = Vec::new();
+            // Read the next batch of every stream.
+            let clock = match horizon_clock(&ctx).await {
+                Ok(clock) => clock,
+                Err(error) => {
+                    ctx.stats.set_error(&error.to_string());
+                    if ctx.pause(Duration::from_secs(1)).await {
+                        return;
+                    }
+                    continue 'lease;
+                }
+            };
+            let mut read: Vec<(String, Vec<StoredEvent>)> = Vec::new();
             for stream in &streams {
-                let read = Read {
+                let request = Read {
                     from: checkpoints[stream],
                     direction: Direction::Forward,
                     limit: ctx.spec.batch as usize,
                     subject: None,
                 };
-                let entries = match ctx.store.read(stream, read).await {
-                    Ok(entries) => entries,
-                    Err(error) => {
-                        ctx.stats.set_error(&error.to_string());
-                        continue;
-                    }
-                };
+                match ctx.store.read(stream, request).await {
+                    Ok(entries) if !entries.is_empty() => read.push((stream.clone(), entries)),
+                    Ok(_) => {}
+                    Err(error) => ctx.stats.set_error(&error.to_string()),
+                }
+            }
+            // Several streams are folded in position order, so only up to where every
+            // stream's events are known (see `horizon`); the rest waits for the next batch.
+            let horizon = clock.map(|clock| horizon(clock, &read, &redrive, ctx.spec.batch));
+            let mut held_back = false;
+            // Keep the events of this partition.
+            let mut inputs = Vec::new();
+            let mut advanced: Vec<(String, Position)> = Vec::new();
+            for (stream, mut entries) in read {
+                if let Some(horizon) = horizon
+                    && stream != redrive
+                {
+                    let known = entries.partition_point(|e| e.position <= horizon);
+                    held_back |= known < entries.len();
+                    entries.truncate(known);
+                }
                 let Some(last) = entries.last().map(|e| e.position) else {
                     continue;
                 };
                 advanced.push((stream.clone(), last));
                 for stored in entries {
-                    let input = if stored.event.ty == REDRIVE_TYPE && *stream == redrive {
+                    let input = if stored.event.ty == REDRIVE_TYPE && stream == redrive {
                         match resolve_link(ctx.store.as_ref(), &ctx.spec.name, &stored.event).await
                         {
                             Ok(Some((dlq, original_stream, original))) => Input {
@@ -207,12 +230,19 @@ pub(crate) async fn run(ctx: WorkerContext, partition: u32, mut pipeline: Pipeli
                     }
                 }
             }
+            if clock.is_some() {
+                in_position_order(&mut inputs, &ctx.spec.streams);
+            }
             if advanced.is_empty() {
-                if ctx.pause(idle).await {
+                // Events held back wait only for the clock to move on.
+                let wait = if held_back { MIN_POLL } else { idle };
+                if ctx.pause(wait).await {
                     let _ = ctx.store.release_lease(&lease, &ctx.consumer).await;
                     return;
                 }
-                idle = (idle * 2).min(MAX_POLL);
+                if !held_back {
+                    idle = (idle * 2).min(MAX_POLL);
+                }
                 continue;
             }
             idle = MIN_POLL;
@@ -242,11 +272,6 @@ pub(crate) async fn run(ctx: WorkerContext, partition: u32, mut pipeline: Pipeli
                     }
                 }
             }
-            // Events applied per subject before this batch, to see which cross a snapshot mark.
-            let before: HashMap<String, u64> = states
-                .iter()
-                .map(|(subject, saved)| (subject.clone(), saved.events))
-                .collect();
             let snapshots_wanted = snapshots_apply(&ctx, &inputs);
             ctx.stats.in_progress.begin_batch(
                 &lease,
@@ -268,7 +293,7 @@ pub(crate) async fn run(ctx: WorkerContext, partition: u32, mut pipeline: Pipeli
             };
             pipeline = returned;
             states = returned_states;
-            let Ok((fates, changed)) = outcome else {
+            let Ok(reduced) = outcome else {
                 let _ = ctx.store.release_lease(&lease, &ctx.consumer).await;
                 return;
             };
@@ -280,18 +305,18 @@ pub(crate) async fn run(ctx: WorkerContext, partition: u32, mut pipeline: Pipeli
                     .collect(),
                 ..Commit::default()
             };
-            for subject in changed {
+            if snapshots_wanted {
+                for (subject, snapshot) in reduced.marks {
+                    commit.snapshots.push(SnapshotWrite {
+                        projection: ctx.spec.name.clone(),
+                        subject,
+                        snapshot,
+                        keep: ctx.spec.snapshots_kept,
+                    });
+                }
+            }
+            for subject in reduced.changed {
                 if let Some(saved) = states.get(&subject) {
-                    let every = u64::from(ctx.spec.snapshot_every);
-                    let was = before.get(&subject).copied().unwrap_or(0);
-                    if snapshots_wanted && saved.events / every > was / every {
-                        commit.snapshots.push(SnapshotWrite {
-                            projection: ctx.spec.name.clone(),
-                            subject: subject.clone(),
-                            snapshot: saved.clone(),
-                            keep: ctx.spec.snapshots_kept,
-                        });
-                    }
                     commit.states.push(StateWrite {
                         projection: ctx.spec.name.clone(),
                         subject,
@@ -300,7 +325,7 @@ pub(crate) async fn run(ctx: WorkerContext, partition: u32, mut pipeline: Pipeli
                 }
             }
             let mut letters = Vec::new();
-            for (input, fate) in inputs.iter().zip(fates) {
+            for (input, fate) in inputs.iter().zip(reduced.fates) {
                 match fate {
                     Fate::Done(()) => {
                         if let Some(dlq) = input.redrive_of {
@@ -340,13 +365,43 @@ pub(crate) async fn run(ctx: WorkerContext, partition: u32, mut pipeline: Pipeli
 
 /// Whether this batch may leave snapshots. A snapshot must be the fold of exactly the
 /// subject's events up to its position in position order, which is what time travel replays
-/// after it: so there are none when snapshots are off, for subscriptions reading several
-/// streams (their batches are not in position order across streams), and for batches that
-/// redrive a dead letter (it is applied after later events).
+/// after it: so there are none when snapshots are off, and for batches that redrive a dead
+/// letter (it is applied after later events).
 fn snapshots_apply(ctx: &WorkerContext, inputs: &[Input]) -> bool {
-    ctx.spec.snapshot_every > 0
-        && ctx.spec.streams.len() == 1
-        && inputs.iter().all(|input| input.redrive_of.is_none())
+    ctx.spec.snapshot_every > 0 && inputs.iter().all(|input| input.redrive_of.is_none())
+}
+
+/// For a subscription of several streams, the store's clock read before its streams are
+/// read (see [`horizon`]); `None` for one stream, whose order is its own.
+async fn horizon_clock(ctx: &WorkerContext) -> Result<Option<u64>, StoreError> {
+    if ctx.spec.streams.len() < 2 {
+        return Ok(None);
+    }
+    ctx.store.clock_ms().await.map(Some)
+}
+
+/// How far a batch of several streams can be folded in position order: up to the last event
+/// read of each stream that returned a full batch (it may have more just after), and before
+/// the store's clock as read before the reads (an event appended to any stream from then on
+/// gets a position at or after `<clock>-0`). Up to there every event of every stream is in
+/// hand, so no event can later turn up before one already applied — which would make the
+/// live state differ from a fold in position order (offline replay, time travel, snapshots).
+fn horizon(clock: u64, read: &[(String, Vec<StoredEvent>)], redrive: &str, batch: u32) -> Position {
+    let before_clock = Position::new(clock.saturating_sub(1), u64::MAX);
+    read.iter()
+        .filter(|(stream, entries)| stream != redrive && entries.len() >= batch as usize)
+        .filter_map(|(_, entries)| entries.last().map(|e| e.position))
+        .fold(before_clock, Position::min)
+}
+
+/// Sorts a batch of several streams into position order (ties: the order the spec lists the
+/// streams in), leaving redriven dead letters, which come last, where they are.
+fn in_position_order(inputs: &mut [Input], streams: &[String]) {
+    let redriven = inputs.iter().position(|i| i.redrive_of.is_some());
+    let ordinary = redriven.unwrap_or(inputs.len());
+    let ordinary = &mut inputs[..ordinary];
+    let rank = |stream: &str| streams.iter().position(|s| s == stream);
+    ordinary.sort_by_key(|i| (i.stored.position, rank(&i.stream)));
 }
 
 /// Whether a saved state reflects only events this partition has read: its position is not

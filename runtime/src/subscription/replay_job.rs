@@ -597,7 +597,7 @@ impl Run {
                 let outcomes = match kind {
                     PluginKind::Reducer => pipeline
                         .reduce(&inputs, &mut taken_states)
-                        .map(|(fates, _)| fates.into_iter().map(Outcome::from_unit).collect()),
+                        .map(|reduced| reduced.fates.into_iter().map(Outcome::from_unit).collect()),
                     _ => pipeline
                         .handle(&inputs)
                         .map(|fates| fates.into_iter().map(Outcome::from_emitted).collect()),

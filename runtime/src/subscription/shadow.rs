@@ -1,6 +1,12 @@
 //! Shadow subscriptions: a candidate reducer run beside the live one on the same events, with
 //! its own partitions, leases, checkpoints and states (projection `<name>.shadow`), and the
 //! subject-by-subject comparison of the two projections.
+//!
+//! A shadow started over the API is recorded in the store (projection [`SHADOWS`], subject =
+//! the live subscription, state = the candidate plugin), so it belongs to its subscription
+//! rather than to one process: whenever the live subscription starts — a restart of `eddy
+//! serve`, a sidecar file loaded, the subscription created again over the API — its shadow
+//! starts beside it and resumes from its own checkpoints. Stopping the shadow forgets it.
 
 use super::SubscriptionError;
 use crate::plugin::PluginKind;
@@ -11,11 +17,65 @@ use super::reducer_worker::lease_name;
 use super::{Start, SubscriptionInfo, SubscriptionSpec};
 use crate::event::Position;
 use crate::replay::{Difference, diff, state_to_json};
-use crate::store::{EventStore, SavedState, StoreError};
+use crate::store::{Commit, EventStore, SavedState, StateWrite, StoreError};
+
+/// The projection where running shadows are recorded: subject = the live subscription, state
+/// = [`ShadowRecord`] as JSON, or empty once the shadow was stopped (a state cannot be
+/// deleted alone).
+pub(crate) const SHADOWS: &str = "eddy.shadows";
+
+/// What is recorded of a running shadow.
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+struct ShadowRecord {
+    /// The candidate plugin, as given when the shadow was started (a name or a path).
+    plugin: String,
+}
+
+/// Records (`Some`) or forgets (`None`) the shadow of `subscription`.
+async fn record(
+    store: &dyn EventStore,
+    subscription: &str,
+    shadow: Option<&ShadowRecord>,
+) -> Result<(), StoreError> {
+    let state = shadow
+        .map(|r| serde_json::to_vec(r).expect("a record encodes as JSON"))
+        .unwrap_or_default();
+    let write = StateWrite {
+        projection: SHADOWS.to_string(),
+        subject: subscription.to_string(),
+        state: SavedState {
+            state,
+            stream: SHADOWS.to_string(),
+            position: Position::ZERO,
+            plugin: String::new(),
+            events: 0,
+            latest_time: None,
+        },
+    };
+    store
+        .commit(Commit {
+            states: vec![write],
+            ..Commit::default()
+        })
+        .await
+        .map(|_| ())
+}
+
+/// The recorded shadow of `subscription`, if one runs (an unreadable record counts as none).
+async fn recorded(
+    store: &dyn EventStore,
+    subscription: &str,
+) -> Result<Option<ShadowRecord>, StoreError> {
+    let saved = store.load_state(SHADOWS, subscription).await?;
+    Ok(saved.and_then(|s| serde_json::from_slice(&s.state).ok()))
+}
+
+/// What a shadow's name adds to its subscription's.
+const SHADOW_SUFFIX: &str = ".shadow";
 
 /// The name of `subscription`'s shadow (also its projection).
 pub fn shadow_name(subscription: &str) -> String {
-    format!("{subscription}.shadow")
+    format!("{subscription}{SHADOW_SUFFIX}")
 }
 
 /// The shadow's spec: the live spec with the candidate plugin, under the shadow's name.
@@ -188,7 +248,47 @@ impl super::SubscriptionHost {
             return Err(SubscriptionError::AlreadyExists(spec.name));
         }
         reset(self.store.as_ref(), &spec).await?;
-        self.start(spec).await
+        self.start(spec).await?;
+        let shadow = ShadowRecord {
+            plugin: plugin.to_string(),
+        };
+        record(self.store.as_ref(), name, Some(&shadow)).await?;
+        Ok(())
+    }
+
+    /// Stops the shadow of `name` and forgets it, so it does not start again with `name`.
+    pub async fn stop_shadow(&self, name: &str) -> Result<(), SubscriptionError> {
+        self.stop(&shadow_name(name)).await
+    }
+
+    /// After subscription `name` was stopped on request: if it was a shadow, forget it.
+    pub(super) async fn forget_if_shadow(&self, name: &str) -> Result<(), SubscriptionError> {
+        if let Some(live) = name.strip_suffix(SHADOW_SUFFIX)
+            && recorded(self.store.as_ref(), live).await?.is_some()
+        {
+            record(self.store.as_ref(), live, None).await?;
+        }
+        Ok(())
+    }
+
+    /// Starts the recorded shadow of subscription `spec` (just started), resuming where it
+    /// stopped. A shadow that cannot start is logged and stays recorded for the next start.
+    pub(super) async fn resume_shadow(&self, spec: &SubscriptionSpec) {
+        let shadow = match recorded(self.store.as_ref(), &spec.name).await {
+            Ok(Some(shadow)) => shadow,
+            Ok(None) => return,
+            Err(error) => {
+                tracing::warn!(subscription = %spec.name, "cannot read its shadow's record: {error}");
+                return;
+            }
+        };
+        let spec = shadow_spec(spec, &shadow.plugin);
+        let name = spec.name.clone();
+        match self.start(spec).await {
+            Ok(()) => tracing::info!(shadow = %name, plugin = %shadow.plugin, "shadow resumed"),
+            Err(SubscriptionError::AlreadyExists(_)) => {}
+            Err(error) => tracing::warn!(shadow = %name, "cannot resume the shadow: {error}"),
+        }
     }
 
     /// Compares a page of subjects of `name` and its shadow (subjects after `after`, at most

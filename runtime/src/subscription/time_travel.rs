@@ -3,9 +3,18 @@
 //! The state is recomputed, not looked up: the subject's events up to the point are folded
 //! by the subscription's current plugin through the same [`Pipeline`] as live processing
 //! (type patterns, filter plugin, retries and dead letters), starting from the nearest
-//! earlier snapshot that this very plugin version made (see `snapshot_every`), so a query
-//! replays at most `snapshot_every` events. Events of several streams are folded in position
-//! order.
+//! earlier snapshot that this very plugin version made (see `snapshot_every`). Events of
+//! several streams are folded in position order, as the live subscription folds them.
+//!
+//! The cost is bounded by `snapshot_every`, whatever the history's length: snapshots are
+//! kept at every `snapshot_every`th event of a subject, so the nearest one before a position
+//! is less than that many applied events away; for a time, the snapshot is the newest whose
+//! events all have times at or before it (each snapshot keeps the latest time it reflects),
+//! and the fold reads forward only until an event is later than the time. The read is paged,
+//! from a first page of `snapshot_every` events. (Events a subscription skips — other types,
+//! filtered out — are read but not counted by `snapshot_every`, so where most of a subject's
+//! events are skipped the read is longer; and the times of skipped events before a subject's
+//! first applied one are not known to its snapshots.)
 
 use super::SubscriptionError;
 use std::collections::{HashMap, VecDeque};
@@ -58,6 +67,8 @@ pub struct StateAt {
     pub from_snapshot: Option<Position>,
     /// How many events this query read and folded after the snapshot.
     pub replayed: u64,
+    /// How many events this query read from the store (pages overshoot the point a little).
+    pub read: u64,
 }
 
 /// Why a time-travel query failed.
@@ -85,29 +96,44 @@ pub(crate) async fn state_at(
     subject: &str,
     at: &At,
 ) -> Result<Option<StateAt>, TimeTravelError> {
-    let cut = match at {
-        At::Position(position) => *position,
-        At::Time(limit) => match time_cut(&sub, subject, *limit).await? {
-            Some(position) => position,
-            None => return Ok(None),
-        },
-    };
     let hash = sub.plugin.hash().to_string();
-    let snapshot = sub
-        .store
-        .nearest_snapshot(&sub.spec.name, subject, &hash, cut)
-        .await?;
+    let (name, store) = (&sub.spec.name, sub.store);
+    // The nearest snapshot that holds only events before the point: by position, or by the
+    // latest event time it reflects.
+    let snapshot = match at {
+        At::Position(cut) => store.nearest_snapshot(name, subject, &hash, *cut).await?,
+        At::Time(limit) => {
+            store
+                .nearest_snapshot_by_time(name, subject, &hash, *limit)
+                .await?
+        }
+    };
     let from_snapshot = snapshot.as_ref().map(|s| s.position);
+    let after = snapshot.as_ref().map(|s| (s.stream.as_str(), s.position));
+    // Read forward from there until the point is passed. Snapshots are `snapshot_every`
+    // events apart, so a first page of that size (per stream) usually is all it takes.
+    let first_page = match sub.spec.snapshot_every {
+        0 => PAGE,
+        every => (every as usize + 1).min(PAGE),
+    };
     let mut events =
-        SubjectEvents::new(sub.store.clone(), &sub.spec.streams, subject, from_snapshot);
+        SubjectEvents::new(store.clone(), &sub.spec.streams, subject, after, first_page);
     let mut inputs = Vec::new();
     while let Some(input) = events.next().await? {
-        if input.stored.position > cut {
+        let passed = match at {
+            At::Position(cut) => input.stored.position > *cut,
+            At::Time(limit) => {
+                let time = input.stored.event.time.as_ref();
+                time.is_some_and(|t| t.unix_nanos() > *limit)
+            }
+        };
+        if passed {
             break;
         }
         inputs.push(input);
     }
     let replayed = inputs.len() as u64;
+    let read = events.read();
     let instance = |plugin: &Plugin| {
         PluginInstance::new(plugin, sub.spec.config.clone(), sub.spec.limits)
             .map_err(|e| TimeTravelError::Plugin(e.to_string()))
@@ -139,26 +165,8 @@ pub(crate) async fn state_at(
         saved,
         from_snapshot,
         replayed,
+        read,
     }))
-}
-
-/// The position of the subject's last event before its first event later than `limit`, or
-/// `None` if it has none.
-async fn time_cut(
-    sub: &Subscription<'_>,
-    subject: &str,
-    limit: i64,
-) -> Result<Option<Position>, TimeTravelError> {
-    let mut events = SubjectEvents::new(sub.store.clone(), &sub.spec.streams, subject, None);
-    let mut cut = None;
-    while let Some(input) = events.next().await? {
-        let event = &input.stored.event;
-        if event.time.as_ref().is_some_and(|t| t.unix_nanos() > limit) {
-            break;
-        }
-        cut = Some(input.stored.position);
-    }
-    Ok(cut)
 }
 
 /// One subject's events of several streams after a position, merged in position order (ties:
@@ -167,6 +175,10 @@ pub(crate) struct SubjectEvents {
     store: Arc<dyn EventStore>,
     subject: String,
     streams: Vec<StreamCursor>,
+    /// Events per read: starts small, doubles up to [`PAGE`].
+    page: usize,
+    /// Events read so far.
+    read: u64,
 }
 
 struct StreamCursor {
@@ -176,24 +188,36 @@ struct StreamCursor {
     done: bool,
 }
 
-/// Events per read of a subject.
+/// The most events per read of a subject.
 const PAGE: usize = 1000;
 
 impl SubjectEvents {
+    /// Events after `after`: the stream and position of the last event already folded. An
+    /// event of a later stream (in `streams`' order) at that same position comes after it.
     pub(crate) fn new(
         store: Arc<dyn EventStore>,
         streams: &[String],
         subject: &str,
-        after: Option<Position>,
+        after: Option<(&str, Position)>,
+        first_page: usize,
     ) -> Self {
+        let rank = |stream: &str| streams.iter().position(|s| s == stream);
         Self {
             store,
+            page: first_page.clamp(1, PAGE.min(MAX_READ)),
+            read: 0,
             subject: subject.to_string(),
             streams: streams
                 .iter()
                 .map(|stream| StreamCursor {
                     stream: stream.clone(),
-                    after,
+                    after: after.and_then(|(last_stream, position)| {
+                        if rank(stream) > rank(last_stream) {
+                            position.prev()
+                        } else {
+                            Some(position)
+                        }
+                    }),
                     buffer: VecDeque::new(),
                     done: false,
                 })
@@ -201,10 +225,17 @@ impl SubjectEvents {
         }
     }
 
+    /// How many events have been read from the store.
+    pub(crate) fn read(&self) -> u64 {
+        self.read
+    }
+
     /// The next event in position order, as a pipeline input.
     pub(crate) async fn next(&mut self) -> Result<Option<Input>, crate::store::StoreError> {
+        let mut grow = false;
         for cursor in &mut self.streams {
             if cursor.buffer.is_empty() && !cursor.done {
+                let limit = self.page;
                 let page = self
                     .store
                     .read(
@@ -212,15 +243,20 @@ impl SubjectEvents {
                         Read {
                             from: cursor.after,
                             direction: Direction::Forward,
-                            limit: PAGE.min(MAX_READ),
+                            limit,
                             subject: Some(self.subject.clone()),
                         },
                     )
                     .await?;
-                cursor.done = page.len() < PAGE;
+                self.read += page.len() as u64;
+                cursor.done = page.len() < limit;
                 cursor.after = page.last().map(|e| e.position).or(cursor.after);
                 cursor.buffer.extend(page);
+                grow = true;
             }
+        }
+        if grow {
+            self.page = (self.page * 2).min(PAGE.min(MAX_READ));
         }
         let next = self
             .streams

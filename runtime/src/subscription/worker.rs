@@ -89,6 +89,7 @@ pub(crate) fn resolved_marker(subscription: &str, dlq_position: Position) -> Sta
             position: dlq_position,
             plugin: String::new(),
             events: 1,
+            latest_time: None,
         },
     }
 }

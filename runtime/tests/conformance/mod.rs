@@ -715,6 +715,7 @@ fn saved(state: &[u8], position: Position, events: u64) -> SavedState {
         position,
         plugin: "sha256:0123abcd".to_string(),
         events,
+        latest_time: None,
     }
 }
 
@@ -1111,6 +1112,86 @@ pub async fn only_the_newest_snapshots_of_a_subject_and_hash_are_kept(target: &T
         Some(at(1)),
         "pruning counts per plugin hash"
     );
+}
+
+pub async fn events_appended_after_the_clock_is_read_are_positioned_after_it(target: &Target) {
+    let store = target.open().await;
+    for stream in ["clock-a", "clock-b", "clock-a"] {
+        let clock = store.clock_ms().await.unwrap();
+        let appended = store
+            .append(stream, Append::one(event(&format!("c-{clock}-{stream}"))))
+            .await
+            .unwrap();
+        assert!(appended[0].position >= Position::new(clock, 0), "{stream}");
+    }
+}
+
+pub async fn states_and_snapshots_keep_their_latest_event_time(target: &Target) {
+    let store = target.open().await;
+    let at = |seq| Position::new(1_700_000_000_000, seq);
+    let plugin = "sha256:0001";
+    let timed = |seq: u64, time: Option<i64>| {
+        let mut write = snapshot_write("o-1", plugin, at(seq), 3);
+        write.snapshot.latest_time = time;
+        write
+    };
+    let mut state = saved(b"s", at(40), 4);
+    state.latest_time = Some(-7);
+    store
+        .commit(Commit {
+            states: vec![state_write("totals", "o-1", state.clone())],
+            snapshots: vec![timed(10, None), timed(20, Some(200)), timed(30, Some(300))],
+            ..Commit::default()
+        })
+        .await
+        .unwrap();
+    store
+        .commit(Commit {
+            snapshots: vec![timed(40, Some(400))],
+            ..Commit::default()
+        })
+        .await
+        .unwrap();
+    drop(store);
+    let store = target.open().await;
+    assert_eq!(
+        store.load_state("totals", "o-1").await.unwrap(),
+        Some(state)
+    );
+    let by_time = |time| {
+        let store = store.clone();
+        async move {
+            store
+                .nearest_snapshot_by_time("totals", "o-1", plugin, time)
+                .await
+                .unwrap()
+                .map(|s| (s.position, s.latest_time))
+        }
+    };
+    assert_eq!(by_time(1_000).await, Some((at(40), Some(400))));
+    assert_eq!(by_time(399).await, Some((at(30), Some(300))));
+    assert_eq!(
+        by_time(300).await,
+        Some((at(30), Some(300))),
+        "at the time counts"
+    );
+    // 10 was pruned (three kept); 20 is the oldest left.
+    assert_eq!(by_time(250).await, Some((at(20), Some(200))));
+    assert_eq!(by_time(199).await, None);
+    assert_eq!(
+        store
+            .nearest_snapshot_by_time("totals", "o-1", "sha256:0002", 1_000)
+            .await
+            .unwrap(),
+        None,
+        "another plugin hash's snapshots are invisible"
+    );
+    let untimed = store
+        .nearest_snapshot("totals", "o-1", plugin, at(40))
+        .await;
+    assert_eq!(untimed.unwrap().unwrap().latest_time, Some(400));
+    store.delete_projection("totals").await.unwrap();
+    assert_eq!(by_time(1_000).await, None, "deleted with the projection");
 }
 
 pub async fn leases_are_exclusive_and_renewals_keep_the_token(target: &Target) {

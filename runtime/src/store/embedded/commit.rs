@@ -4,7 +4,7 @@ use redb::{Database, ReadableDatabase, ReadableTable, WriteTransaction};
 
 use super::groups::group_last;
 use super::leases;
-use super::schema::{CHECKPOINTS, PENDING, SNAPSHOTS, STATES};
+use super::schema::{CHECKPOINTS, PENDING, SNAPSHOT_TIMES, SNAPSHOTS, STATE_TIMES, STATES};
 use super::streams::{after_stream, append_in, in_write};
 use crate::event::Position;
 use crate::store::{Append, Appended, Commit, SavedState, StoreError};
@@ -14,9 +14,11 @@ use crate::store::{Append, Appended, Commit, SavedState, StoreError};
 pub(super) fn commit(
     db: &Database,
     commit: Commit,
-    now_ms: u64,
+    clock: fn() -> u64,
 ) -> Result<Vec<Vec<Appended>>, StoreError> {
     in_write(db, |txn| {
+        // Read with the write lock held, like an append's (see `streams::clock`).
+        let now_ms = clock();
         if let Some(fence) = &commit.fence {
             leases::check_fence(txn, fence, now_ms)?;
         }
@@ -37,8 +39,14 @@ pub(super) fn commit(
         }
         if !commit.states.is_empty() {
             let mut states = txn.open_table(STATES)?;
+            let mut times = txn.open_table(STATE_TIMES)?;
             for write in &commit.states {
                 let s = &write.state;
+                let key = (write.projection.as_str(), write.subject.as_str());
+                match s.latest_time {
+                    Some(time) => times.insert(key, time)?,
+                    None => times.remove(key)?,
+                };
                 states.insert(
                     (write.projection.as_str(), write.subject.as_str()),
                     (
@@ -54,6 +62,7 @@ pub(super) fn commit(
         }
         if !commit.snapshots.is_empty() {
             let mut snapshots = txn.open_table(SNAPSHOTS)?;
+            let mut times = txn.open_table(SNAPSHOT_TIMES)?;
             for write in &commit.snapshots {
                 let s = &write.snapshot;
                 let (projection, subject, plugin) = (
@@ -61,24 +70,25 @@ pub(super) fn commit(
                     write.subject.as_str(),
                     s.plugin.as_str(),
                 );
-                snapshots.insert(
-                    (projection, subject, plugin, s.position.ms, s.position.seq),
-                    (s.state.as_slice(), s.stream.as_str(), s.events),
-                )?;
+                let key = (projection, subject, plugin, s.position.ms, s.position.seq);
+                snapshots.insert(key, (s.state.as_slice(), s.stream.as_str(), s.events))?;
+                match s.latest_time {
+                    Some(time) => times.insert(key, time)?,
+                    None => times.remove(key)?,
+                };
                 // Prune: keep the newest `keep` of this subject and plugin hash.
                 let range = (projection, subject, plugin, 0, 0)
                     ..=(projection, subject, plugin, u64::MAX, u64::MAX);
                 let held = snapshots.range(range.clone())?.count();
-                let mut excess = held.saturating_sub(write.keep.max(1) as usize);
-                if excess > 0 {
-                    snapshots.retain_in(range, |_, _| {
-                        if excess > 0 {
-                            excess -= 1;
-                            false
-                        } else {
-                            true
-                        }
-                    })?;
+                let excess = held.saturating_sub(write.keep.max(1) as usize);
+                let mut oldest = Vec::with_capacity(excess);
+                for row in snapshots.range(range)?.take(excess) {
+                    let (_, _, _, ms, seq) = row?.0.value();
+                    oldest.push((ms, seq));
+                }
+                for (ms, seq) in oldest {
+                    snapshots.remove((projection, subject, plugin, ms, seq))?;
+                    times.remove((projection, subject, plugin, ms, seq))?;
                 }
             }
         }
@@ -103,6 +113,8 @@ pub(super) fn load_state(
 ) -> Result<Option<SavedState>, StoreError> {
     let txn = db.begin_read()?;
     let states = txn.open_table(STATES)?;
+    let times = txn.open_table(STATE_TIMES)?;
+    let latest_time = times.get((projection, subject))?.map(|t| t.value());
     Ok(states.get((projection, subject))?.map(|row| {
         let (state, stream, ms, seq, plugin, events) = row.value();
         SavedState {
@@ -111,6 +123,7 @@ pub(super) fn load_state(
             position: Position::new(ms, seq),
             plugin: plugin.to_string(),
             events,
+            latest_time,
         }
     }))
 }
@@ -125,6 +138,7 @@ pub(super) fn nearest_snapshot(
 ) -> Result<Option<SavedState>, StoreError> {
     let txn = db.begin_read()?;
     let snapshots = txn.open_table(SNAPSHOTS)?;
+    let times = txn.open_table(SNAPSHOT_TIMES)?;
     let range = (projection, subject, plugin, 0, 0)..=(projection, subject, plugin, at.ms, at.seq);
     let Some(row) = snapshots.range(range)?.next_back() else {
         return Ok(None);
@@ -138,7 +152,42 @@ pub(super) fn nearest_snapshot(
         position: Position::new(ms, seq),
         plugin: plugin.to_string(),
         events,
+        latest_time: times.get(key.value())?.map(|t| t.value()),
     }))
+}
+
+/// The latest snapshot of a subject by one plugin hash whose latest event time is at or
+/// before `time` (one with no time qualifies). Walks back over at most `snapshots_kept` rows.
+pub(super) fn nearest_snapshot_by_time(
+    db: &Database,
+    projection: &str,
+    subject: &str,
+    plugin: &str,
+    time: i64,
+) -> Result<Option<SavedState>, StoreError> {
+    let txn = db.begin_read()?;
+    let snapshots = txn.open_table(SNAPSHOTS)?;
+    let times = txn.open_table(SNAPSHOT_TIMES)?;
+    let range =
+        (projection, subject, plugin, 0, 0)..=(projection, subject, plugin, u64::MAX, u64::MAX);
+    for row in snapshots.range(range)?.rev() {
+        let (key, value) = row?;
+        let latest_time = times.get(key.value())?.map(|t| t.value());
+        if latest_time.is_some_and(|t| t > time) {
+            continue;
+        }
+        let (_, _, _, ms, seq) = key.value();
+        let (state, stream, events) = value.value();
+        return Ok(Some(SavedState {
+            state: state.to_vec(),
+            stream: stream.to_string(),
+            position: Position::new(ms, seq),
+            plugin: plugin.to_string(),
+            events,
+            latest_time,
+        }));
+    }
+    Ok(None)
 }
 
 /// Up to `limit` subjects of a projection after `after`, ascending (byte order, as Redis's).
@@ -179,6 +228,13 @@ pub(super) fn delete_projection(db: &Database, projection: &str) -> Result<u64, 
             (projection, "", "", 0, 0)..(end.as_str(), "", "", 0, 0),
             |_, _| false,
         )?;
+        txn.open_table(SNAPSHOT_TIMES)?
+            .retain_in::<(&str, &str, &str, u64, u64), _>(
+                (projection, "", "", 0, 0)..(end.as_str(), "", "", 0, 0),
+                |_, _| false,
+            )?;
+        txn.open_table(STATE_TIMES)?
+            .retain_in::<(&str, &str), _>((projection, "")..(end.as_str(), ""), |_, _| false)?;
         let mut removed = 0;
         states.retain_in::<(&str, &str), _>((projection, "")..(end.as_str(), ""), |_, _| {
             removed += 1;

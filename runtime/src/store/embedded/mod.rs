@@ -100,7 +100,7 @@ impl EventStore for EmbeddedStore {
         check_name("stream", stream)?;
         let stream = stream.to_string();
         let results = self
-            .run(move |db| streams::append(db, &stream, &append, now_ms()))
+            .run(move |db| streams::append(db, &stream, &append, now_ms))
             .await?;
         if results.iter().any(|r| !r.duplicate) {
             self.appended.notify_waiters();
@@ -299,7 +299,7 @@ impl EventStore for EmbeddedStore {
     async fn commit(&self, commit: Commit) -> Result<Vec<Vec<Appended>>, StoreError> {
         commit.check()?;
         let results = self
-            .run(move |db| commit::commit(db, commit, now_ms()))
+            .run(move |db| commit::commit(db, commit, now_ms))
             .await?;
         if results.iter().flatten().any(|r| !r.duplicate) {
             self.appended.notify_waiters();
@@ -345,6 +345,29 @@ impl EventStore for EmbeddedStore {
         );
         self.run(move |db| commit::nearest_snapshot(db, &projection, &subject, &plugin, at))
             .await
+    }
+
+    async fn clock_ms(&self) -> Result<u64, StoreError> {
+        self.run(|db| streams::clock(db, now_ms)).await
+    }
+
+    async fn nearest_snapshot_by_time(
+        &self,
+        projection: &str,
+        subject: &str,
+        plugin: &str,
+        time: i64,
+    ) -> Result<Option<SavedState>, StoreError> {
+        check_name("projection", projection)?;
+        let (projection, subject, plugin) = (
+            projection.to_string(),
+            subject.to_string(),
+            plugin.to_string(),
+        );
+        self.run(move |db| {
+            commit::nearest_snapshot_by_time(db, &projection, &subject, &plugin, time)
+        })
+        .await
     }
 
     async fn delete_projection(&self, projection: &str) -> Result<u64, StoreError> {

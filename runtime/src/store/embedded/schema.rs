@@ -69,6 +69,17 @@ pub(super) type SnapshotRow = (&'static [u8], &'static str, u64);
 pub(super) const SNAPSHOTS: TableDefinition<(&str, &str, &str, u64, u64), SnapshotRow> =
     TableDefinition::new("snapshots");
 
+/// (projection, subject) → the state's latest event time ([`crate::store::SavedState::latest_time`],
+/// absent: none). Beside [`STATES`] rather than in its rows, so files written before times
+/// were kept still open.
+pub(super) const STATE_TIMES: TableDefinition<(&str, &str), i64> =
+    TableDefinition::new("state_times");
+
+/// The key of [`SNAPSHOTS`] → the snapshot's latest event time (absent: none), beside it for
+/// the same reason as [`STATE_TIMES`].
+pub(super) const SNAPSHOT_TIMES: TableDefinition<(&str, &str, &str, u64, u64), i64> =
+    TableDefinition::new("snapshot_times");
+
 /// Lease name → (owner, fencing token, expiry in ms since the epoch). A released lease keeps
 /// its row with an empty owner and expiry 0, so its next token is still greater than the last.
 pub(super) const LEASES: TableDefinition<&str, (&str, u64, u64)> = TableDefinition::new("leases");
@@ -86,6 +97,8 @@ pub(super) fn create_tables(db: &redb::Database) -> Result<(), StoreError> {
     txn.open_table(CHECKPOINTS)?;
     txn.open_table(STATES)?;
     txn.open_table(SNAPSHOTS)?;
+    txn.open_table(STATE_TIMES)?;
+    txn.open_table(SNAPSHOT_TIMES)?;
     txn.open_table(LEASES)?;
     txn.commit()?;
     Ok(())

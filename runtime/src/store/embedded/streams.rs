@@ -49,12 +49,23 @@ pub(super) fn append(
     db: &Database,
     stream: &str,
     append: &Append,
-    now_ms: u64,
+    clock: fn() -> u64,
 ) -> Result<Vec<Appended>, StoreError> {
     let expectation = append.check()?;
+    // The clock is read inside the transaction, once it holds the write lock, so positions
+    // follow the order of commits (see `clock`).
     in_write(db, |txn| {
-        append_in(txn, stream, append, expectation, now_ms)
+        append_in(txn, stream, append, expectation, clock())
     })
+}
+
+/// The store's clock as positions are assigned, read inside a write transaction: every
+/// append that began before has committed, and every later one reads the clock later.
+pub(super) fn clock(db: &Database, clock: fn() -> u64) -> Result<u64, StoreError> {
+    let txn = db.begin_write()?;
+    let now = clock();
+    txn.abort()?;
+    Ok(now)
 }
 
 /// Appends a checked batch inside `txn` (an append's own, or a commit's).

@@ -240,6 +240,45 @@ impl RedisStore {
         Ok(None)
     }
 
+    /// The latest snapshot of a subject by one plugin hash whose latest event time is at or
+    /// before `time` (one with no time qualifies): reads that hash's snapshots, at most
+    /// `snapshots_kept` of them, newest first.
+    pub(super) async fn snapshot_by_time(
+        &self,
+        projection: &str,
+        subject: &str,
+        plugin: &str,
+        time: i64,
+    ) -> Result<Option<SavedState>, StoreError> {
+        let index = keys::snapshot_index(projection, subject);
+        let bodies = keys::snapshot_bodies(projection, subject);
+        let members: Vec<String> = redis::cmd("ZREVRANGEBYLEX")
+            .arg(&index)
+            .arg(format!("[{}", keys::snapshot_member(plugin, Position::MAX)))
+            .arg(format!("[{plugin}:"))
+            .query_async(&mut self.conn())
+            .await
+            .map_err(redis_error)?;
+        if members.is_empty() {
+            return Ok(None);
+        }
+        // A member pruned between the two reads has no body: it is skipped (a newer one
+        // replaced it, and the next query sees that).
+        let found: Vec<Option<Vec<u8>>> = redis::cmd("HMGET")
+            .arg(&bodies)
+            .arg(&members)
+            .query_async(&mut self.conn())
+            .await
+            .map_err(redis_error)?;
+        for body in found.into_iter().flatten() {
+            let snapshot = SavedState::decode(&body)?;
+            if snapshot.latest_time.is_none_or(|t| t <= time) {
+                return Ok(Some(snapshot));
+            }
+        }
+        Ok(None)
+    }
+
     /// Deletes a projection's keys, snapshots included; how many states it had.
     pub(super) async fn drop_projection(&self, projection: &str) -> Result<u64, StoreError> {
         // Snapshots are only written with a state, so the state subjects name every one.

@@ -803,6 +803,28 @@ impl EventStore for RedisStore {
         self.snapshot_at(projection, subject, plugin, at).await
     }
 
+    async fn clock_ms(&self) -> Result<u64, StoreError> {
+        // Redis runs one command at a time, and XADD `*` takes its ids from this clock.
+        let (seconds, micros): (u64, u64) = redis::cmd("TIME")
+            .query_async(&mut self.conn())
+            .await
+            .map_err(redis_error)?;
+        Ok(seconds * 1000 + micros / 1000)
+    }
+
+    async fn nearest_snapshot_by_time(
+        &self,
+        projection: &str,
+        subject: &str,
+        plugin: &str,
+        time: i64,
+    ) -> Result<Option<SavedState>, StoreError> {
+        check_name("projection", projection)?;
+        crate::store::commit::check_plugin_hash(plugin)?;
+        self.snapshot_by_time(projection, subject, plugin, time)
+            .await
+    }
+
     async fn delete_projection(&self, projection: &str) -> Result<u64, StoreError> {
         check_name("projection", projection)?;
         self.drop_projection(projection).await
