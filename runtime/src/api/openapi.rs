@@ -158,7 +158,9 @@ fn operation(
                 json!({"name": "Eddy-Wait-Timeout", "in": "header", "required": false, "schema": {"type": "integer", "minimum": 1}, "description": "How long to wait for Eddy-Wait-For, in milliseconds."}),
             ]);
         let mut waited = operation["responses"]["201"].clone();
-        waited["description"] = json!("Stored, but the subscriptions named in Eddy-Wait-For had not all settled in time: the last statuses seen");
+        waited["description"] = json!(
+            "Stored, but the subscriptions named in Eddy-Wait-For had not all settled in time: the last statuses seen"
+        );
         operation["responses"]["202"] = waited;
     } else if endpoint.method == axum::http::Method::PUT {
         operation["requestBody"] = json!({
