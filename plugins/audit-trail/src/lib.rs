@@ -37,7 +37,7 @@ pub struct Audit {
     pub operations: u64,
     /// Whether the last operation was a delete.
     pub deleted: bool,
-    /// The data of the last create or update.
+    /// The data of the last create or update; a delete clears it.
     pub data: Option<serde_json::Value>,
     /// Every operation, oldest first.
     pub trail: Vec<Entry>,
