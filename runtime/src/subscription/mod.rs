@@ -33,6 +33,7 @@ mod worker;
 pub use host::{
     STOP_TIMEOUT, StreamProgress, SubscriptionError, SubscriptionHost, SubscriptionInfo,
 };
+pub(crate) use reducer_worker::lease_name;
 pub use retry::RetryPolicy;
 pub use shadow::{ShadowReport, ShadowSubject, shadow_name};
 pub use sidecar::{SidecarBindings, SidecarError, parse_sidecar};

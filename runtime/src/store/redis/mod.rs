@@ -45,6 +45,12 @@ const TRIM_STEP: u64 = 1_000;
 /// The oldest Redis this backend supports.
 const MIN_REDIS_MAJOR: u32 = 7;
 
+/// The Redis stream key holding the events of `stream` (`eddy:{S}:events`), for clients that
+/// read the entries directly (see `docs/STORAGE.md`; `eddy bench` reads it for its baseline).
+pub fn events_key(stream: &str) -> String {
+    Keys::new(stream).events()
+}
+
 /// The Redis Streams event store.
 pub struct RedisStore {
     client: redis::Client,
