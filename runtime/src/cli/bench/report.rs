@@ -153,7 +153,7 @@ impl Report {
                     .chain(
                         columns
                             .iter()
-                            .map(|c| row.values.get(*c).map(plain).unwrap_or_default()),
+                            .map(|c| row.values.get(c).map(plain).unwrap_or_default()),
                     )
                     .collect(),
             );
