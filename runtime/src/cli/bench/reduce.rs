@@ -64,7 +64,11 @@ pub async fn run(args: ReduceArgs) -> anyhow::Result<Report> {
         Row::new(format!("wasm {}", plugin.name()))
             .throughput(n, wasm.elapsed)
             .count("calls", wasm.per_call.len() as u64)
-            .latencies(&wasm.per_call, Unit::Micros),
+            .latencies(&wasm.per_call, Unit::Micros)
+            .with(
+                "records_ns_per_event",
+                wasm.records.as_secs_f64() * 1e9 / n.max(1) as f64,
+            ),
     );
     report.row(
         Row::new("baseline: native order-totals rules")
@@ -135,6 +139,8 @@ fn calls_of(events: &[CloudEvent], batch: usize) -> Vec<Call> {
 
 struct Fold {
     elapsed: Duration,
+    /// Of which building the WIT records of the calls (the host's share before the call).
+    records: Duration,
     per_call: Latencies,
     states: BTreeMap<String, Vec<u8>>,
 }
@@ -153,6 +159,7 @@ fn fold_native(calls: &[Call]) -> Fold {
     }
     Fold {
         elapsed: started.elapsed(),
+        records: Duration::ZERO,
         per_call,
         states,
     }
@@ -163,6 +170,7 @@ fn fold_wasm(instance: &mut PluginInstance, calls: &[Call]) -> anyhow::Result<Fo
     let mut states: BTreeMap<String, Vec<u8>> = BTreeMap::new();
     let mut per_call = Latencies::default();
     let mut batch = EventBatch::with_capacity(calls.first().map_or(0, |c| c.events.len()));
+    let mut records = Duration::ZERO;
     let started = Instant::now();
     for call in calls {
         let at = Instant::now();
@@ -170,6 +178,7 @@ fn fold_wasm(instance: &mut PluginInstance, calls: &[Call]) -> anyhow::Result<Fo
         for (i, event) in call.events.iter().enumerate() {
             batch.push(event, "bench", Position::new(1, i as u64));
         }
+        records += at.elapsed();
         let state = states.remove(&call.subject).unwrap_or_else(|| init.clone());
         let state = instance
             .apply(state, &batch)
@@ -179,6 +188,7 @@ fn fold_wasm(instance: &mut PluginInstance, calls: &[Call]) -> anyhow::Result<Fo
     }
     Ok(Fold {
         elapsed: started.elapsed(),
+        records,
         per_call,
         states,
     })
