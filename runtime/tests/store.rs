@@ -41,6 +41,7 @@ conformance_suite!(
     appends_are_stored_in_order_with_increasing_positions,
     a_rejected_batch_stores_nothing,
     duplicates_are_not_appended_and_return_the_original_position,
+    a_large_batch_is_deduplicated_and_indexed_throughout,
     duplicates_are_recognised_after_a_restart,
     expected_versions_guard_a_subject,
     exactly_one_of_16_racing_writers_wins,

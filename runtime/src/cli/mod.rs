@@ -4,6 +4,7 @@ use std::process::ExitCode;
 
 use clap::{Parser, Subcommand};
 
+mod bench;
 pub mod client;
 mod dlq;
 mod plugin;
@@ -52,12 +53,20 @@ enum Command {
     Plugins(plugins::PluginsArgs),
     /// List a subscription's dead letters, or redrive them.
     Dlq(dlq::DlqArgs),
+    /// Benchmarks: each scenario beside its baseline (native code, plain Redis, raw reads),
+    /// with the ratio.
+    Bench(bench::BenchArgs),
 }
 
 /// Runs the command line and returns the process exit code.
 pub fn main() -> ExitCode {
-    init_logging();
     let cli = Cli::parse();
+    // A benchmark's output is its report: the runtime's own progress logs would bury it.
+    init_logging(if matches!(cli.command, Command::Bench(_)) {
+        "warn"
+    } else {
+        "warn,eddy=info"
+    });
     let outcome = match cli.command {
         Command::Replay(args) => replay::run(args),
         Command::Test(args) => test::run(args),
@@ -71,6 +80,7 @@ pub fn main() -> ExitCode {
         Command::Subscriptions(args) => subscriptions::run(args),
         Command::Plugins(args) => plugins::run(args),
         Command::Dlq(args) => dlq::run(args),
+        Command::Bench(args) => bench::run(args),
     };
     match outcome {
         Ok(code) => code,
@@ -81,11 +91,11 @@ pub fn main() -> ExitCode {
     }
 }
 
-/// Logs go to stderr; `RUST_LOG` selects what (default: info for eddy, warnings otherwise).
-fn init_logging() {
+/// Logs go to stderr; `RUST_LOG` selects what (default: `default`, for most commands info
+/// for eddy and warnings otherwise).
+fn init_logging(default: &str) {
     use tracing_subscriber::EnvFilter;
-    let filter =
-        EnvFilter::try_from_default_env().unwrap_or_else(|_| EnvFilter::new("warn,eddy=info"));
+    let filter = EnvFilter::try_from_default_env().unwrap_or_else(|_| EnvFilter::new(default));
     use std::io::IsTerminal;
     tracing_subscriber::fmt()
         .with_env_filter(filter)

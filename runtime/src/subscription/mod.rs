@@ -39,6 +39,7 @@ mod worker;
 pub use host::{
     STOP_TIMEOUT, StreamProgress, SubscriptionError, SubscriptionHost, SubscriptionInfo,
 };
+pub(crate) use reducer_worker::lease_name;
 pub use replay_job::{
     EXT_REPLAY, ReplayError, ReplayFailure, ReplayInfo, ReplayRequest, ReplayStatus, ReplayTarget,
 };

@@ -116,6 +116,46 @@ pub async fn duplicates_are_not_appended_and_return_the_original_position(target
     assert_eq!(all(&*store, S).await.len(), 3);
 }
 
+/// A batch much larger than any internal chunk of a backend (the Redis script gathers its
+/// index writes in chunks of 500): every event is deduplicated, indexed by subject and id,
+/// and counted in its subject's version, across the chunk boundaries.
+pub async fn a_large_batch_is_deduplicated_and_indexed_throughout(target: &Target) {
+    let store = target.open().await;
+    let first = append_one(&*store, S, event_about("e0", "s0")).await;
+    // 1,300 events over 3 subjects; `e0` (stored already) and a repeat of `e700` inside the
+    // batch are duplicates.
+    let mut events: Vec<CloudEvent> = (0..1300)
+        .map(|i| event_about(&format!("e{i}"), &format!("s{}", i % 3)))
+        .collect();
+    events.push(event_about("e700", "s1"));
+    let results = store.append(S, Append::new(events)).await.unwrap();
+    assert!(results[0].duplicate && results[0].position == first);
+    assert!(results[1300].duplicate && results[1300].position == results[700].position);
+    assert_eq!(results.iter().filter(|r| r.duplicate).count(), 2);
+    assert_eq!(all(&*store, S).await.len(), 1300);
+    let s1 = store
+        .read(S, Read::forward(10_000).subject("s1"))
+        .await
+        .unwrap();
+    assert_eq!(s1.len(), 433);
+    assert!(s1.iter().all(|e| e.event.subject.as_deref() == Some("s1")));
+    assert_eq!(store.subject_version(S, "s0").await.unwrap(), 434);
+    assert_eq!(store.subject_version(S, "s1").await.unwrap(), 433);
+    let found = store
+        .get(S, "e1299", None)
+        .await
+        .unwrap()
+        .expect("found by id");
+    assert_eq!(found.position, results[1299].position);
+    // Appending the whole batch again stores nothing.
+    let again: Vec<CloudEvent> = (0..1300)
+        .map(|i| event_about(&format!("e{i}"), &format!("s{}", i % 3)))
+        .collect();
+    let results = store.append(S, Append::new(again)).await.unwrap();
+    assert!(results.iter().all(|r| r.duplicate));
+    assert_eq!(all(&*store, S).await.len(), 1300);
+}
+
 pub async fn duplicates_are_recognised_after_a_restart(target: &Target) {
     let store = target.open().await;
     let original = append_one(&*store, S, event("a")).await;

@@ -49,14 +49,7 @@ impl RedisStore {
         inv.arg(commit.appends.len());
         for (stream, events) in &commit.appends {
             let stream_keys = Keys::new(stream);
-            let mut subjects: Vec<&str> = Vec::new();
-            for event in events {
-                if let Some(subject) = event.subject.as_deref()
-                    && !subjects.contains(&subject)
-                {
-                    subjects.push(subject);
-                }
-            }
+            let (subjects, subject_index) = super::distinct_subjects(events);
             inv.arg(stream);
             inv.arg(events.len());
             inv.arg(subjects.len());
@@ -72,8 +65,8 @@ impl RedisStore {
                 let subject_key = event
                     .subject
                     .as_deref()
-                    .and_then(|s| subjects.iter().position(|known| *known == s))
-                    .map_or(0, |index| subject_keys[index]);
+                    .and_then(|s| subject_index.get(s))
+                    .map_or(0, |index| subject_keys[*index]);
                 inv.arg(dedupe_key(event));
                 inv.arg(&event.id);
                 inv.arg(&event.source);

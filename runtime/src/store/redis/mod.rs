@@ -45,6 +45,28 @@ const TRIM_STEP: u64 = 1_000;
 /// The oldest Redis this backend supports.
 const MIN_REDIS_MAJOR: u32 = 7;
 
+/// The distinct subjects of `events` in order of first appearance, and each one's index in
+/// that list (a map, not a search: a batch of 10,000 events may have as many subjects).
+pub(super) fn distinct_subjects(
+    events: &[crate::event::CloudEvent],
+) -> (Vec<&str>, std::collections::HashMap<&str, usize>) {
+    let mut subjects = Vec::new();
+    let mut index = std::collections::HashMap::new();
+    for subject in events.iter().filter_map(|e| e.subject.as_deref()) {
+        index.entry(subject).or_insert_with(|| {
+            subjects.push(subject);
+            subjects.len() - 1
+        });
+    }
+    (subjects, index)
+}
+
+/// The Redis stream key holding the events of `stream` (`eddy:{S}:events`), for clients that
+/// read the entries directly (see `docs/STORAGE.md`; `eddy bench` reads it for its baseline).
+pub fn events_key(stream: &str) -> String {
+    Keys::new(stream).events()
+}
+
 /// The Redis Streams event store.
 pub struct RedisStore {
     client: redis::Client,
@@ -265,14 +287,7 @@ impl EventStore for RedisStore {
         check_name("stream", stream)?;
         let expectation = append.check()?;
         let keys = Keys::new(stream);
-        let mut subjects: Vec<&str> = Vec::new();
-        for event in &append.events {
-            if let Some(subject) = event.subject.as_deref()
-                && !subjects.contains(&subject)
-            {
-                subjects.push(subject);
-            }
-        }
+        let (subjects, subject_index) = distinct_subjects(&append.events);
         let mut invocation = self.scripts.append.prepare_invoke();
         invocation
             .key(keys.events())
@@ -297,7 +312,7 @@ impl EventStore for RedisStore {
             let subject_key = event
                 .subject
                 .as_deref()
-                .and_then(|s| subjects.iter().position(|known| *known == s))
+                .and_then(|s| subject_index.get(s))
                 .map_or(0, |index| index + 6);
             invocation
                 .arg(dedupe_key(event))
