@@ -70,6 +70,7 @@ if $separate_executor; then
     echo "== starting the executor (consumer executor-1), set to crash after 2 task completions"
     "${engine[@]}" --role executor --crash-after 2 2>"$work/executor-1.log" &
     executor=$!
+    pids+=($executor)
 else
     role=all
 fi
