@@ -215,11 +215,27 @@ impl Client {
         let mut closing = self.closing.clone();
         loop {
             after = self.catch_up(after).await?;
+            let mut taken = 0u32;
             loop {
-                let received = tokio::select! {
-                    received = feed.recv() => received,
-                    _ = closing.changed() => return Err(Stop::Shutdown),
-                    () = self.tx.closed() => return Err(Stop::Gone),
+                // Take what the feed holds already without a select; wait only when it is empty.
+                // Yield now and then, since taking without waiting never gives way to other tasks.
+                taken = taken.wrapping_add(1);
+                if taken % 64 == 0 {
+                    tokio::task::yield_now().await;
+                }
+                let received = match feed.try_recv() {
+                    Ok(event) => Ok(event),
+                    Err(broadcast::error::TryRecvError::Lagged(n)) => {
+                        Err(broadcast::error::RecvError::Lagged(n))
+                    }
+                    Err(broadcast::error::TryRecvError::Closed) => {
+                        Err(broadcast::error::RecvError::Closed)
+                    }
+                    Err(broadcast::error::TryRecvError::Empty) => tokio::select! {
+                        received = feed.recv() => received,
+                        _ = closing.changed() => return Err(Stop::Shutdown),
+                        () = self.tx.closed() => return Err(Stop::Gone),
+                    },
                 };
                 match received {
                     Ok(event) => {
@@ -285,6 +301,16 @@ impl Client {
     async fn send(&self, event: Arc<LiveEvent>) -> Result<(), Stop> {
         if !self.wants(&event.ty) {
             return Ok(());
+        }
+        // The usual case, with room in the buffer, needs no timer and no select: they cost
+        // more than the rest of sending when a hundred clients take every event.
+        match self.tx.try_reserve() {
+            Ok(permit) => {
+                permit.send(event);
+                return Ok(());
+            }
+            Err(mpsc::error::TrySendError::Closed(())) => return Err(Stop::Gone),
+            Err(mpsc::error::TrySendError::Full(())) => {}
         }
         let mut closing = self.closing.clone();
         let permit = tokio::select! {
