@@ -220,7 +220,7 @@ impl Client {
                 // Take what the feed holds already without a select; wait only when it is empty.
                 // Yield now and then, since taking without waiting never gives way to other tasks.
                 taken = taken.wrapping_add(1);
-                if taken % 64 == 0 {
+                if taken.is_multiple_of(64) {
                     tokio::task::yield_now().await;
                 }
                 let received = match feed.try_recv() {
