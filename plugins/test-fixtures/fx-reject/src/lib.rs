@@ -31,8 +31,10 @@ impl Handler for Reject {
             }
             _ => {
                 let replay = event.extension("eddyreplay");
-                let mut ok = Outgoing::new("out", "fx.ok")
-                    .data(format!("{{\"replay\":{}}}", json_string(replay)), "application/json");
+                let mut ok = Outgoing::new("out", "fx.ok").data(
+                    format!("{{\"replay\":{}}}", json_string(replay)),
+                    "application/json",
+                );
                 if let Some(subject) = &event.subject {
                     ok = ok.subject(subject.as_str());
                 }
