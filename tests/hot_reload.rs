@@ -517,3 +517,63 @@ fn a_quarantined_subscription_shows_why_and_resumes_with_a_new_plugin_version() 
         "only a quarantined subscription resumes"
     );
 }
+
+#[test]
+fn uploads_under_hostile_names_are_refused_and_write_nothing() {
+    let deployment = Deployment::start(|_| {});
+    let addr = deployment.server.addr;
+    let plugin = std::fs::read(plugin_path("fx_per_event_reducer")).unwrap();
+    let long = "x".repeat(300);
+    // As they appear in the request line (percent-encoded where a client would encode them).
+    let names = [
+        "..",
+        ".",
+        ".hidden",
+        "%2e%2e",
+        "..%2Fescape",
+        "%2E%2E%2F%2E%2E%2Fescape",
+        "a%2Fb",
+        "%2Fetc%2Fpasswd",
+        "a%00b",
+        "a%5Cb",
+        "a%20b",
+        "%C3%A9",
+        "%FF%FE",
+        long.as_str(),
+    ];
+    for name in names {
+        let answer = request(
+            addr,
+            "PUT",
+            &format!("/api/v1/plugins/{name}"),
+            Some("application/wasm"),
+            &plugin,
+        );
+        assert!(
+            (400..500).contains(&answer.status),
+            "PUT {name}: {} {}",
+            answer.status,
+            answer.body
+        );
+    }
+    let mut written: Vec<String> = std::fs::read_dir(&deployment.plugins)
+        .unwrap()
+        .map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
+        .collect();
+    written.retain(|f| f.ends_with(".wasm") || f.contains("upload"));
+    assert!(
+        written.is_empty(),
+        "nothing written in the folder: {written:?}"
+    );
+    let mut around: Vec<String> = std::fs::read_dir(deployment._dir.path())
+        .unwrap()
+        .map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
+        .collect();
+    around.sort();
+    assert_eq!(
+        around,
+        ["data", "plugins"],
+        "nothing written beside the folder"
+    );
+    assert_eq!(get(addr, "/api/v1/plugins").json()["plugins"], json!([]));
+}
