@@ -1,13 +1,14 @@
-//! Bounded fuzzing (proptest, in every CI run) of the parsers of user files: the JSON Lines
-//! events reader, the config file and plugin sidecars. Whatever the bytes, they give events or
-//! an error naming the file (and the line), and never panic.
+//! Bounded fuzzing (proptest, in every CI run) of the parsers of what users write and send:
+//! the JSON Lines events reader, the config file, plugin sidecars, and structured and batched
+//! CloudEvents. Whatever the bytes, they give events or an error naming the file (and the
+//! line) or the field, and never panic.
 
 mod support;
 
 use std::path::Path;
 
 use eddy::config::EddyConfig;
-use eddy::event::{JsonlError, JsonlReader};
+use eddy::event::{CloudEvent, JsonlError, JsonlReader};
 use eddy::subscription::parse_sidecar;
 use proptest::prelude::*;
 use support::orders::config;
@@ -103,4 +104,42 @@ proptest! {
             prop_assert!(error.to_string().starts_with("p/totals.toml"), "{}", error);
         }
     }
+
+    #[test]
+    fn any_structured_event_parses_to_an_event_that_round_trips_or_is_refused(
+        bytes in text_like(EVENT),
+    ) {
+        let text = String::from_utf8_lossy(&bytes);
+        if let Ok(event) = CloudEvent::from_json(&text) {
+            let again = CloudEvent::from_json(&event.to_json()).expect("what it wrote parses");
+            prop_assert_eq!(again, event);
+        }
+    }
+
+    #[test]
+    fn any_batch_parses_or_names_the_event_at_fault(
+        events in proptest::collection::vec(text_like(EVENT), 0..5),
+    ) {
+        let mut text = b"[".to_vec();
+        text.extend(events.join(&b',')[..].iter());
+        text.push(b']');
+        let text = String::from_utf8_lossy(&text);
+        if let Err((index, _)) = CloudEvent::batch_from_json(&text) {
+            prop_assert!(index.is_none_or(|i| i < events.len().max(1)), "{:?}", index);
+        }
+    }
+}
+
+#[test]
+fn deeply_nested_data_is_kept_as_bytes_without_overflowing_the_stack() {
+    // The host keeps `data` as the JSON text it was sent (it never builds a tree of it), so a
+    // 100,000-deep nesting costs its bytes, not a stack frame per level.
+    let depth = 100_000;
+    let data = format!("{}{}", "[".repeat(depth), "]".repeat(depth));
+    let text = EVENT.replace(r#"{"amount_cents":1250}"#, &data);
+    let event = CloudEvent::from_json(&text).expect("valid JSON");
+    assert_eq!(event.data.as_ref().unwrap().as_bytes(), data.as_bytes());
+    assert_eq!(CloudEvent::from_json(&event.to_json()).unwrap(), event);
+    let batch = format!("[{text},{text}]");
+    assert_eq!(CloudEvent::batch_from_json(&batch).unwrap().len(), 2);
 }
