@@ -40,6 +40,15 @@ async fn publish(rig: &Rig, types: &[&str]) {
         .unwrap();
 }
 
+/// How many dead letters subscription `name` has written.
+async fn dead_letters(rig: &Rig, name: &str) -> usize {
+    rig.store
+        .read(&format!("{name}.dlq"), Read::forward(100))
+        .await
+        .map(|page| page.len())
+        .unwrap_or(0)
+}
+
 async fn wait_for(
     rig: &Rig,
     name: &str,
@@ -135,12 +144,7 @@ fn a_resume_runs_the_subscription_again_from_its_checkpoint() {
         })
         .await;
         assert!(again.stats.failed >= 2, "{again:?}");
-        let dead = rig
-            .store
-            .read("trapper.dlq", Read::forward(100))
-            .await
-            .map(|page| page.len())
-            .unwrap_or(0);
+        let dead = dead_letters(&rig, "trapper").await;
         assert!(
             dead <= 1,
             "the tripping batches left no dead letters but the first: {dead}"
@@ -182,11 +186,69 @@ fn rejected_events_are_dead_lettered_without_quarantine() {
         );
         rig.host.start(spec).await.unwrap();
         publish(&rig, &["bad", "bad", "bad", "bad", "ok"]).await;
-        let info = wait_for(&rig, "rejecter", "caught up", |i| {
-            i.streams[0].lag == 0 && i.streams[0].checkpoint.is_some()
+        let deadline = Instant::now() + TIMEOUT;
+        while dead_letters(&rig, "rejecter").await < 4 {
+            assert!(
+                Instant::now() < deadline,
+                "the rejects were not dead-lettered"
+            );
+            tokio::time::sleep(Duration::from_millis(20)).await;
+        }
+        rig.caught_up("rejecter").await;
+        let info = rig.host.info("rejecter").await.unwrap();
+        assert_eq!(info.status, "running", "a reject is a verdict, not a fault");
+        assert_eq!(dead_letters(&rig, "rejecter").await, 4);
+    });
+}
+
+#[test]
+fn a_plugin_that_keeps_running_out_of_fuel_is_quarantined() {
+    runtime().block_on(async {
+        let rig = Rig::new().await;
+        let extra = serde_json::json!({
+            "retry": {"max_attempts": 1},
+            "quarantine_after": 2,
+            "limits": {"fuel": 1_000_000},
+        });
+        rig.host
+            .start(spec("looper", "fx_loop", extra))
+            .await
+            .unwrap();
+        publish(&rig, &["count", "loop", "loop", "loop"]).await;
+        let info = wait_for(&rig, "looper", "quarantined", |i| i.status == "quarantined").await;
+        let reason = info.quarantine_reason.unwrap();
+        assert!(reason.contains("ran out of fuel"), "{reason}");
+        assert_eq!(
+            info.stats.failed, 2,
+            "running out of fuel is not retried: it would run out again"
+        );
+    });
+}
+
+#[test]
+fn a_handler_whose_output_keeps_breaking_the_bound_is_quarantined() {
+    runtime().block_on(async {
+        let rig = Rig::new().await;
+        let extra = serde_json::json!({
+            "retry": {"max_attempts": 1},
+            "quarantine_after": 2,
+            "config": {"count": "20000"},
+        });
+        rig.host
+            .start(spec("flooder", "fx_flood", extra))
+            .await
+            .unwrap();
+        publish(&rig, &["flood", "flood", "flood"]).await;
+        let info = wait_for(&rig, "flooder", "quarantined", |i| {
+            i.status == "quarantined"
         })
         .await;
-        assert_eq!(info.status, "running", "a reject is a verdict, not a fault");
-        assert_eq!(info.stats.dead_lettered, 4);
+        let reason = info.quarantine_reason.unwrap();
+        assert!(reason.contains("more than the limit"), "{reason}");
+        let out = rig.store.read("out", Read::forward(10)).await;
+        assert!(
+            out.map(|page| page.is_empty()).unwrap_or(true),
+            "nothing of the flood was appended"
+        );
     });
 }
