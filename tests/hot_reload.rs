@@ -452,3 +452,128 @@ fn plugins_uploaded_and_deleted_over_http_go_through_the_folder() {
         404
     );
 }
+
+#[test]
+fn a_quarantined_subscription_shows_why_and_resumes_with_a_new_plugin_version() {
+    let trapping = plugin_path("fx_trap");
+    let fixed = plugin_path("fx_per_event_reducer");
+    let deployment = Deployment::start(|dir| {
+        std::fs::copy(&trapping, dir.join("counter.wasm")).unwrap();
+        std::fs::write(
+            dir.join("counter.toml"),
+            "streams = [\"inputs\"]\npartitions = 1\nquarantine_after = 3\n\n[retry]\nmax_attempts = 1\n",
+        )
+        .unwrap();
+    });
+    deployment.wait_serving("counter", &hash_of(&trapping));
+    deployment.publish("inputs", 0, 10, |_| "trap".into());
+    let addr = deployment.server.addr;
+    wait_until(TIMEOUT, "the subscription to be quarantined", || {
+        deployment
+            .subscription("counter")
+            .is_some_and(|info| info["status"] == "quarantined")
+    });
+    let info = deployment.subscription("counter").unwrap();
+    let reason = info["quarantine_reason"].as_str().unwrap();
+    assert!(reason.contains("trapped"), "{info}");
+    assert_eq!(
+        get(addr, "/readyz").status,
+        200,
+        "a quarantine is not a stall"
+    );
+
+    // An explicit resume starts it again; the plugin still traps, so it trips again.
+    let resumed = request(
+        addr,
+        "POST",
+        "/api/v1/subscriptions/counter/resume",
+        None,
+        b"",
+    );
+    assert_eq!(resumed.status, 200, "{}", resumed.body);
+    wait_until(TIMEOUT, "the subscription to be quarantined again", || {
+        deployment
+            .subscription("counter")
+            .is_some_and(|info| info["status"] == "quarantined")
+    });
+
+    // A fixed version resumes it, and every held-back event is processed.
+    replace(&deployment.file("counter.wasm"), &fixed, true);
+    deployment.wait_caught_up("counter", &hash_of(&fixed));
+    let info = deployment.subscription("counter").unwrap();
+    assert_eq!(info["status"], "running", "{info}");
+    let state = deployment.state("counter", "s-1").unwrap();
+    assert_eq!(state["state"]["count"], 10, "{state}");
+
+    let refused = request(
+        addr,
+        "POST",
+        "/api/v1/subscriptions/counter/resume",
+        None,
+        b"",
+    );
+    assert_eq!(
+        refused.status, 409,
+        "only a quarantined subscription resumes"
+    );
+}
+
+#[test]
+fn uploads_under_hostile_names_are_refused_and_write_nothing() {
+    let deployment = Deployment::start(|_| {});
+    let addr = deployment.server.addr;
+    let plugin = std::fs::read(plugin_path("fx_per_event_reducer")).unwrap();
+    let long = "x".repeat(300);
+    // As they appear in the request line (percent-encoded where a client would encode them).
+    let names = [
+        "..",
+        ".",
+        ".hidden",
+        "%2e%2e",
+        "..%2Fescape",
+        "%2E%2E%2F%2E%2E%2Fescape",
+        "a%2Fb",
+        "%2Fetc%2Fpasswd",
+        "a%00b",
+        "a%5Cb",
+        "a%20b",
+        "%C3%A9",
+        "%FF%FE",
+        long.as_str(),
+    ];
+    for name in names {
+        let answer = request(
+            addr,
+            "PUT",
+            &format!("/api/v1/plugins/{name}"),
+            Some("application/wasm"),
+            &plugin,
+        );
+        assert!(
+            (400..500).contains(&answer.status),
+            "PUT {name}: {} {}",
+            answer.status,
+            answer.body
+        );
+    }
+    let mut written: Vec<String> = std::fs::read_dir(&deployment.plugins)
+        .unwrap()
+        .map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
+        .collect();
+    written.retain(|f| f.ends_with(".wasm") || f.contains("upload"));
+    assert!(
+        written.is_empty(),
+        "nothing written in the folder: {written:?}"
+    );
+    let mut around: Vec<String> = std::fs::read_dir(deployment._dir.path())
+        .unwrap()
+        .map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
+        .collect();
+    around.sort();
+    assert_eq!(
+        around,
+        ["data", "plugins"],
+        "nothing written beside the folder"
+    );
+    assert_eq!(get(addr, "/api/v1/plugins").json()["plugins"], json!([]));
+}

@@ -312,6 +312,17 @@ pub fn event_dead_lettered(subscription: &str, plugin: &str) {
         .inc_by(1);
 }
 
+/// A subscription was quarantined because its plugin kept faulting.
+pub fn subscription_quarantined(subscription: &str, plugin: &str) {
+    global()
+        .counter(
+            "eddy_subscriptions_quarantined_total",
+            "Subscriptions paused because their plugin kept faulting (see quarantine_after).",
+            &[("subscription", subscription), ("plugin", plugin)],
+        )
+        .inc_by(1);
+}
+
 /// One batch took `duration` through a subscription's plugins (filter and handler/reducer).
 pub fn batch_processed(subscription: &str, plugin: &str, duration: Duration) {
     global()

@@ -138,7 +138,7 @@ impl From<crate::subscription::SubscriptionError> for ApiError {
         use crate::subscription::SubscriptionError as E;
         match error {
             E::NotFound(_) => ApiError::not_found(error.to_string()),
-            E::AlreadyExists(_) => ApiError::conflict(error.to_string()),
+            E::AlreadyExists(_) | E::NotQuarantined(_) => ApiError::conflict(error.to_string()),
             E::Invalid(_) | E::NotSubscribed { .. } => ApiError::bad_request(error.to_string()),
             E::Plugin(_) => ApiError::unprocessable(error.to_string()),
             E::Store(store) => store.into(),

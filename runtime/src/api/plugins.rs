@@ -38,7 +38,15 @@ fn folder(state: &AppState) -> Result<(Arc<PluginRegistry>, PathBuf), ApiError> 
 }
 
 fn check_plugin_name(name: &str) -> Result<(), ApiError> {
-    crate::store::check_name("plugin", name).map_err(|e| ApiError::bad_request(e.to_string()))
+    crate::store::check_name("plugin", name).map_err(|e| ApiError::bad_request(e.to_string()))?;
+    // The watcher ignores hidden files (uploads in progress are written as such), so a name
+    // starting with `.` (`.x`, `.`, `..`) could never serve: refuse it up front.
+    if name.starts_with('.') {
+        return Err(ApiError::bad_request(format!(
+            "plugin name `{name}` starts with `.`: hidden files in the plugins folder are ignored"
+        )));
+    }
+    Ok(())
 }
 
 fn not_found(name: &str) -> ApiError {

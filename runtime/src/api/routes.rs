@@ -162,6 +162,7 @@ pub fn endpoints() -> Vec<Endpoint> {
         Endpoint::new(M::POST, "/api/v1/subscriptions", "Start a subscription", subscriptions::create).takes::<SubscriptionSpec>().returns::<SubscriptionInfo>(),
         Endpoint::new(M::GET, "/api/v1/subscriptions/{name}", "Inspect a subscription", subscriptions::info).returns::<SubscriptionInfo>(),
         Endpoint::new(M::DELETE, "/api/v1/subscriptions/{name}", "Stop a subscription", subscriptions::delete),
+        Endpoint::new(M::POST, "/api/v1/subscriptions/{name}/resume", "Resume a quarantined subscription", subscriptions::resume).returns::<SubscriptionInfo>(),
         Endpoint::new(M::GET, "/api/v1/subscriptions/{name}/dlq", "List dead letters", subscriptions::dead_letters).query(&["from", "limit"]).returns::<subscriptions::DeadLetterPage>(),
         Endpoint::new(M::POST, "/api/v1/subscriptions/{name}/dlq/redrive", "Redrive dead letters", subscriptions::redrive).answers(202).takes::<subscriptions::RedriveRequest>().returns::<subscriptions::Redriven>(),
         Endpoint::new(M::POST, "/api/v1/subscriptions/{name}/shadow", "Start a shadow subscription (a candidate reducer beside the live one)", subscriptions::start_shadow).answers(201).takes::<subscriptions::ShadowRequest>().returns::<SubscriptionInfo>(),

@@ -33,6 +33,16 @@ pub async fn info(
     Ok(Json(state.subscriptions.info(&name).await?))
 }
 
+/// `POST /api/v1/subscriptions/{name}/resume`: starts a quarantined subscription again (with
+/// the plugin's current version), from its checkpoints; 409 if it is not quarantined.
+pub async fn resume(
+    State(state): State<AppState>,
+    Path(name): Path<String>,
+) -> Result<Json<SubscriptionInfo>, ApiError> {
+    state.subscriptions.resume(&name).await?;
+    Ok(Json(state.subscriptions.info(&name).await?))
+}
+
 /// `POST /api/v1/subscriptions`: the same fields as a `[[subscription]]` of the config file.
 pub async fn create(
     State(state): State<AppState>,

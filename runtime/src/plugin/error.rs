@@ -126,6 +126,12 @@ impl CallError {
     pub fn is_retryable(&self) -> bool {
         matches!(self, CallError::Retry { .. } | CallError::Trap { .. })
     }
+
+    /// Whether the plugin itself misbehaved (trapped, ran out of fuel or memory, returned
+    /// something unusable) rather than answering `retry` or `reject`: what quarantine counts.
+    pub fn is_fault(&self) -> bool {
+        !matches!(self, CallError::Retry { .. } | CallError::Reject { .. })
+    }
 }
 
 /// A batched call that failed at one event.

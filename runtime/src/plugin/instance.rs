@@ -15,7 +15,7 @@ use super::bindings::{
 use super::convert::{Emitted, EventBatch, emitted_event};
 use super::error::{BatchFailure, CallError};
 use super::kind::{CallForm, PluginKind};
-use super::limits::Limits;
+use super::limits::{Limits, MAX_EMITTED_PER_EVENT, MAX_STATE_BYTES};
 use super::loader::{Plugin, WorldPre};
 use super::sandbox::{PluginConfig, Sandbox};
 
@@ -339,6 +339,14 @@ impl PluginInstance {
                         &plugin,
                         &format!("{} verdicts for {expected} events", v.len()),
                     )),
+                    // Treated like a trap: run one event at a time to find the culprit.
+                    Acc::State(s) if s.len() > MAX_STATE_BYTES => Err(bad_output(
+                        &plugin,
+                        &format!(
+                            "a state of {} bytes, more than the limit of {MAX_STATE_BYTES}",
+                            s.len()
+                        ),
+                    )),
                     _ => Ok(Ok(acc)),
                 }
             }
@@ -476,6 +484,13 @@ fn emitted(
     }
     let mut all = Vec::with_capacity(outputs.len());
     for (i, (input, outs)) in inputs.iter().zip(outputs).enumerate() {
+        if outs.len() > MAX_EMITTED_PER_EVENT {
+            let message = format!(
+                "{} events emitted for one event, more than the limit of {MAX_EMITTED_PER_EVENT}",
+                outs.len()
+            );
+            return Err((i, bad_output(plugin, &message)));
+        }
         let mut converted = Vec::with_capacity(outs.len());
         for (j, out) in outs.into_iter().enumerate() {
             let event = emitted_event(plugin, input, j, out)

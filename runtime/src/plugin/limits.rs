@@ -42,6 +42,15 @@ impl Limits {
     }
 }
 
+/// The most events a handler may emit for one input event. A handler that fans out wider is
+/// almost certainly looping; its output is refused (the event fails) rather than appended.
+pub const MAX_EMITTED_PER_EVENT: usize = 10_000;
+
+/// The largest state a reducer may return, in bytes. States are stored whole at every commit,
+/// so a state this big is already a design problem; a bigger one is refused (the event fails)
+/// rather than written. The memory limit usually stops a runaway state earlier.
+pub const MAX_STATE_BYTES: usize = 32 << 20;
+
 /// Enforces the memory limit and remembers whether it was hit, so that the trap that follows
 /// (a Rust guest aborts when allocation fails) is reported as what it is.
 pub(crate) struct MemoryLimiter {

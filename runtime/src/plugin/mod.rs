@@ -34,7 +34,7 @@ pub use error::{BatchFailure, CallError, LoadError};
 pub use inspect::Interface;
 pub use instance::PluginInstance;
 pub use kind::{CallForm, PluginKind, World};
-pub use limits::Limits;
+pub use limits::{Limits, MAX_EMITTED_PER_EVENT, MAX_STATE_BYTES};
 pub use loader::Plugin;
 pub use registry::{PluginInfo, PluginRegistry, PluginSlot, PluginVersion, ReloadMetrics};
 pub use sandbox::PluginConfig;

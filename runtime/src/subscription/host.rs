@@ -35,6 +35,9 @@ pub enum SubscriptionError {
     /// A subscription by that name runs already: stop it first.
     #[error("subscription `{0}` exists already")]
     AlreadyExists(String),
+    /// Only a quarantined subscription can be resumed; this one is running.
+    #[error("subscription `{0}` is not quarantined")]
+    NotQuarantined(String),
     /// The spec is invalid: fix the named key.
     #[error(transparent)]
     Invalid(#[from] super::SpecError),
@@ -59,8 +62,13 @@ pub enum SubscriptionError {
 pub struct SubscriptionInfo {
     /// The name.
     pub name: String,
-    /// `running` while its workers run.
+    /// `running` while its workers run; `quarantined` when its plugin kept faulting and its
+    /// workers were stopped (see `quarantine_reason`; resume with
+    /// `POST /api/v1/subscriptions/{name}/resume` or a new version of the plugin).
     pub status: &'static str,
+    /// Why the subscription is quarantined (only then).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub quarantine_reason: Option<String>,
     /// `handler` or `reducer`.
     pub kind: PluginKind,
     /// The plugin's hash (its version).
@@ -96,7 +104,7 @@ pub(super) struct Running {
     slot: Option<Arc<PluginSlot>>,
     pub(super) stats: Arc<Stats>,
     stop: Arc<AtomicBool>,
-    stop_tx: watch::Sender<bool>,
+    stop_tx: Arc<watch::Sender<bool>>,
     tasks: Vec<JoinHandle<()>>,
 }
 
@@ -278,6 +286,7 @@ impl SubscriptionHost {
         let stats = Arc::new(Stats::default());
         let stop = Arc::new(AtomicBool::new(false));
         let (stop_tx, stop_rx) = watch::channel(false);
+        let stop_tx = Arc::new(stop_tx);
         let ctx = WorkerContext {
             store: self.store.clone(),
             spec: spec.clone(),
@@ -302,6 +311,7 @@ impl SubscriptionHost {
                 stats.clone(),
             );
             pipeline.follow = follow.clone();
+            pipeline.stopper = Some(stop_tx.clone());
             Ok(pipeline)
         };
         let mut tasks = Vec::new();
@@ -376,12 +386,14 @@ impl SubscriptionHost {
     }
 
     /// Subscriptions some of whose workers have ended although nobody stopped them (a
-    /// worker ends early only on a failure it cannot recover from).
+    /// worker ends early only on a failure it cannot recover from). Quarantined ones are not
+    /// stalled: they were stopped on purpose and say why.
     pub async fn stalled(&self) -> Vec<String> {
         self.running
             .lock()
             .await
             .iter()
+            .filter(|(_, r)| r.stats.quarantined().is_none())
             .filter(|(_, r)| r.tasks.iter().any(JoinHandle::is_finished))
             .map(|(name, _)| name.clone())
             .collect()
@@ -401,7 +413,7 @@ impl SubscriptionHost {
 
     /// One subscription, with its progress per stream.
     pub async fn info(&self, name: &str) -> Result<SubscriptionInfo, SubscriptionError> {
-        let (spec, plugin, hash, stats) = {
+        let (spec, plugin, hash, stats, quarantine_reason) = {
             let running = self.running.lock().await;
             let r = running
                 .get(name)
@@ -411,7 +423,13 @@ impl SubscriptionHost {
                 .as_ref()
                 .and_then(|s| s.current_hash())
                 .unwrap_or_else(|| r.plugin.hash().to_string());
-            (r.spec.clone(), r.plugin.clone(), hash, r.stats.snapshot())
+            (
+                r.spec.clone(),
+                r.plugin.clone(),
+                hash,
+                r.stats.snapshot(),
+                r.stats.quarantined(),
+            )
         };
         let mut streams = Vec::new();
         let leases = if plugin.kind() == PluginKind::Reducer {
@@ -460,7 +478,12 @@ impl SubscriptionHost {
         }
         Ok(SubscriptionInfo {
             name: name.to_string(),
-            status: "running",
+            status: if quarantine_reason.is_some() {
+                "quarantined"
+            } else {
+                "running"
+            },
+            quarantine_reason,
             kind: plugin.kind(),
             plugin: hash,
             streams,
@@ -469,6 +492,46 @@ impl SubscriptionHost {
             leases,
             spec: (*spec).clone(),
         })
+    }
+
+    /// Resumes a quarantined subscription: starts it again with the same spec and the
+    /// plugin's current version. It goes on from its checkpoints, so the batch that tripped
+    /// the quarantine is processed again; if the plugin still faults, it is quarantined again.
+    pub async fn resume(&self, name: &str) -> Result<(), SubscriptionError> {
+        let quarantined = {
+            let mut running = self.running.lock().await;
+            let r = running
+                .get(name)
+                .ok_or_else(|| SubscriptionError::NotFound(name.to_string()))?;
+            if r.stats.quarantined().is_none() {
+                return Err(SubscriptionError::NotQuarantined(name.to_string()));
+            }
+            running.remove(name).expect("present")
+        };
+        let spec = (*quarantined.spec).clone();
+        stop_running(quarantined).await;
+        tracing::info!(subscription = %name, "resuming a quarantined subscription");
+        self.start(spec).await
+    }
+
+    /// Resumes the quarantined subscriptions that use plugin `name` (a new version of it was
+    /// installed: the fix users expect to be picked up). Returns those that could not start.
+    pub async fn resume_quarantined_using(&self, name: &str) -> Vec<(String, SubscriptionError)> {
+        let names: Vec<String> = self
+            .running
+            .lock()
+            .await
+            .values()
+            .filter(|r| r.stats.quarantined().is_some() && uses_plugin(&r.spec, name))
+            .map(|r| r.spec.name.clone())
+            .collect();
+        let mut failed = Vec::new();
+        for subscription in names {
+            if let Err(error) = self.resume(&subscription).await {
+                failed.push((subscription, error));
+            }
+        }
+        failed
     }
 
     pub(super) async fn require(&self, name: &str) -> Result<(), SubscriptionError> {

@@ -11,6 +11,8 @@ use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::Duration;
 
+use tokio::sync::watch;
+
 use super::dead_letter::dead_letter_event;
 use super::stats::Stats;
 use super::{RetryPolicy, SubscriptionSpec};
@@ -53,6 +55,9 @@ pub(crate) struct Pipeline {
     pub spec: Arc<SubscriptionSpec>,
     pub stop: Arc<AtomicBool>,
     pub stats: Arc<Stats>,
+    /// Set for a subscription's workers (replays and time travel never quarantine): how a
+    /// worker that quarantines the subscription stops the others' waits too.
+    pub stopper: Option<Arc<watch::Sender<bool>>>,
     jitter: u64,
 }
 
@@ -72,6 +77,7 @@ impl Pipeline {
             spec,
             stop,
             stats,
+            stopper: None,
             jitter,
         }
     }
@@ -97,6 +103,7 @@ impl Pipeline {
 
     /// Handler subscriptions: for each input, the events it emits (or its dead letter).
     pub(crate) fn handle(&mut self, inputs: &[Input]) -> Result<Vec<Fate<Vec<Emitted>>>, Aborted> {
+        self.check_stopped()?;
         let started = std::time::Instant::now();
         let mut fates: Vec<Fate<Vec<Emitted>>> =
             inputs.iter().map(|_| Fate::Done(Vec::new())).collect();
@@ -106,6 +113,7 @@ impl Pipeline {
             let batch = batch_of(inputs, todo);
             match self.plugin.handle(&batch) {
                 Ok(outputs) => {
+                    self.stats.plugin_answered();
                     for (&i, out) in todo.iter().zip(outputs) {
                         fates[i] = Fate::Done(out);
                     }
@@ -117,6 +125,9 @@ impl Pipeline {
                         error,
                         before,
                     } = failure;
+                    if index > 0 {
+                        self.stats.plugin_answered();
+                    }
                     for (&i, out) in todo.iter().zip(before) {
                         fates[i] = Fate::Done(out);
                     }
@@ -145,6 +156,7 @@ impl Pipeline {
         inputs: &[Input],
         states: &mut HashMap<String, SavedState>,
     ) -> Result<Reduced, Aborted> {
+        self.check_stopped()?;
         let started = std::time::Instant::now();
         let mut fates: Vec<Fate<()>> = inputs.iter().map(|_| Fate::Done(())).collect();
         let selected = self.select(inputs, &mut fates)?;
@@ -177,6 +189,7 @@ impl Pipeline {
                         // Without an initial state nothing of this subject can be applied.
                         for &i in &indices {
                             fates[i] = self.give_up(&inputs[i], &error, 1);
+                            self.quarantine_if_failing(&error)?;
                         }
                         continue;
                     }
@@ -197,6 +210,7 @@ impl Pipeline {
                 // Moved, not copied: success and failure both hand the state back.
                 match self.plugin.apply(std::mem::take(&mut state), &batch) {
                     Ok(next) => {
+                        self.stats.plugin_answered();
                         state = next;
                         count += piece.len() as u64;
                         last = piece.last().copied();
@@ -211,6 +225,7 @@ impl Pipeline {
                         state = before;
                         count += index as u64;
                         if index > 0 {
+                            self.stats.plugin_answered();
                             last = Some(piece[index - 1]);
                         }
                         let failed = piece[index];
@@ -362,7 +377,9 @@ impl Pipeline {
             self.record_failure(&error);
             if !error.is_retryable() || !policy.may_retry(attempts) {
                 progress.settled(stream, position);
-                return Ok(self.give_up(input, &error, attempts));
+                let fate = self.give_up(input, &error, attempts);
+                self.quarantine_if_failing(&error)?;
+                return Ok(fate);
             }
             progress.failed(stream, position, attempts, error.to_string());
             let jitter = self.next_jitter();
@@ -373,12 +390,50 @@ impl Pipeline {
             attempts += 1;
             match call(&mut self.plugin, &batch) {
                 Ok(result) => {
+                    self.stats.plugin_answered();
                     progress.settled(stream, position);
                     return Ok(Fate::Done(result));
                 }
                 Err(next) => error = next,
             }
         }
+    }
+
+    /// After an event was given up on: counts plugin faults in a row, and once there are
+    /// `quarantine_after` of them quarantines the subscription — records why, stops every
+    /// worker, and abandons this batch (nothing of it is committed, so after a resume it is
+    /// processed again and no event is skipped).
+    fn quarantine_if_failing(&self, error: &CallError) -> Result<(), Aborted> {
+        let Some(stopper) = &self.stopper else {
+            return Ok(());
+        };
+        if !error.is_fault() {
+            self.stats.plugin_answered();
+            return Ok(());
+        }
+        let streak = self.stats.plugin_faulted();
+        let after = self.spec.quarantine_after;
+        if after == 0 || streak < after {
+            return Ok(());
+        }
+        let reason = format!(
+            "{streak} events in a row failed because the plugin faulted; the last: {error}"
+        );
+        if self.stats.quarantine(reason.clone()) {
+            tracing::error!(subscription = %self.spec.name, "subscription quarantined: {reason}");
+            metrics::subscription_quarantined(&self.spec.name, &self.spec.plugin);
+        }
+        self.stop.store(true, Ordering::Relaxed);
+        let _ = stopper.send(true);
+        Err(Aborted)
+    }
+
+    /// A batch handed over after the subscription stopped (or was quarantined) is not run.
+    fn check_stopped(&self) -> Result<(), Aborted> {
+        if self.stop.load(Ordering::Relaxed) {
+            return Err(Aborted);
+        }
+        Ok(())
     }
 
     fn give_up<T>(&self, input: &Input, error: &CallError, attempts: u32) -> Fate<T> {

@@ -193,7 +193,15 @@ impl FolderListener for SidecarBindings {
                     );
                 }
             }
-            Change::Installed { .. } | Change::Unchanged | Change::Rejected => {}
+            Change::Installed { previous: Some(_) } => {
+                for (subscription, error) in self.host.resume_quarantined_using(name).await {
+                    self.reject(
+                        name,
+                        format!("cannot resume quarantined subscription `{subscription}`: {error}"),
+                    );
+                }
+            }
+            Change::Unchanged | Change::Rejected => {}
         }
         self.reconcile(dir, name).await;
     }

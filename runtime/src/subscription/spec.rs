@@ -47,6 +47,14 @@ pub struct SubscriptionSpec {
     /// Fuel and memory limits of the plugin.
     #[serde(default)]
     pub limits: Limits,
+    /// Quarantine the subscription — stop its workers and show `quarantined` with the reason
+    /// in the API — once this many events in a row were dead-lettered because the plugin
+    /// faulted (trapped, ran out of fuel or memory, returned an unusable result); 0: never.
+    /// The events of the batch that tripped it are not committed, so nothing is skipped.
+    /// Resume with `POST /api/v1/subscriptions/{name}/resume`, by installing a new version of
+    /// the plugin in the watched folder, or by restarting Eddy.
+    #[serde(default = "default_quarantine_after")]
+    pub quarantine_after: u32,
     /// Reducers: how many partitions the subjects are spread over. Each partition is
     /// processed by one `eddy` process at a time, so more partitions let more processes share
     /// the work; a subject always stays in its partition, so its events stay in order.
@@ -64,6 +72,10 @@ pub struct SubscriptionSpec {
     /// (`false`) the subscription rebuilds its states by replay from the start.
     #[serde(default, skip_serializing_if = "std::ops::Not::not")]
     pub keep_state: bool,
+}
+
+fn default_quarantine_after() -> u32 {
+    5
 }
 
 fn default_partitions() -> u32 {
