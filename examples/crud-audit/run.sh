@@ -9,33 +9,9 @@
 # CRUD_AUDIT=<path to a crud-audit-service binary> skips building it;
 # EDDY_SKIP_PLUGIN_BUILD=1 skips building the plugins.
 set -euo pipefail
-root=$(cd "$(dirname "$0")/../.." && pwd)
-cd "$root"
+source "$(dirname "$0")/../common.sh" "$@"
 
-store=""
-redis=false
-while [ $# -gt 0 ]; do
-    case "$1" in
-        --redis) redis=true ;;
-        --store) store=$2; shift ;;
-        *) echo "usage: $0 [--redis | --store URL]" >&2; exit 2 ;;
-    esac
-    shift
-done
-
-work=$(mktemp -d)
-pids=()
-cleanup() {
-    for pid in "${pids[@]}"; do kill "$pid" 2>/dev/null || true; done
-    wait 2>/dev/null || true
-    rm -rf "$work"
-}
-trap cleanup EXIT
-
-if [ "${EDDY_SKIP_PLUGIN_BUILD:-}" != 1 ]; then
-    echo "== building the plugins"
-    (cd plugins && cargo build --release --quiet)
-fi
+build_plugins
 if [ -z "${CRUD_AUDIT:-}" ]; then
     echo "== building the service"
     cargo build --release --quiet -p crud-audit-service
@@ -43,15 +19,7 @@ if [ -z "${CRUD_AUDIT:-}" ]; then
 fi
 
 if $redis; then
-    # A private Redis on a free loopback port, without persistence, gone when we are.
-    port=$(python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])')
-    redis-server --port "$port" --bind 127.0.0.1 --save '' --appendonly no >"$work/redis.log" 2>&1 &
-    pids+=($!)
-    until redis-cli -p "$port" ping >/dev/null 2>&1; do
-        kill -0 "${pids[-1]}" 2>/dev/null || { cat "$work/redis.log" >&2; exit 1; }
-        sleep 0.1
-    done
-    store="redis://127.0.0.1:$port/0"
+    start_private_redis
 fi
 store=${store:-embedded:$work/data}
 
