@@ -55,6 +55,7 @@ conformance_suite!(
     a_blocked_group_read_wakes_up_on_append,
     idle_entries_can_be_claimed_by_another_consumer,
     a_removed_consumers_entries_stay_claimable,
+    a_restarted_consumer_takes_back_its_own_and_orphaned_entries_at_once,
     consumers_that_went_away_are_reaped_without_losing_entries,
     checkpoints_are_kept_per_group_and_stream,
     trimming_never_drops_an_unacknowledged_entry,

@@ -180,6 +180,22 @@ pub trait EventStore: Send + Sync + 'static {
         limit: usize,
     ) -> Result<Vec<StoredEvent>, StoreError>;
 
+    /// Gives `consumer` up to `limit` of the entries pending on `owner`, however long they
+    /// have been idle, counting a new delivery for each, and returns them oldest first. A
+    /// worker calls it as it starts: with its own name, to take back the batch it held when
+    /// its process died (a consumer name that stays the same across restarts), and with
+    /// [`ORPHANED_CONSUMER`], for what a stopped consumer left — instead of waiting until
+    /// [`EventStore::claim`] finds them idle. Entries whose event is gone (trimmed) are no
+    /// longer pending afterwards and not returned.
+    async fn claim_from(
+        &self,
+        stream: &str,
+        group: &str,
+        owner: &str,
+        consumer: &str,
+        limit: usize,
+    ) -> Result<Vec<StoredEvent>, StoreError>;
+
     /// Removes a consumer from the group. Its pending entries pass to [`ORPHANED_CONSUMER`],
     /// keeping their idle time and delivery count, so another consumer can claim them. Returns
     /// how many it held.
@@ -245,6 +261,13 @@ pub trait EventStore: Send + Sync + 'static {
         plugin: &str,
         at: Position,
     ) -> Result<Option<SavedState>, StoreError>;
+
+    /// Whether no other process can use this store while this one has it open (the embedded
+    /// store locks its file). Consumer names then need not tell processes apart, so one that
+    /// stays the same across restarts is the default.
+    fn single_process(&self) -> bool {
+        false
+    }
 
     /// The store's clock as it assigns positions, in ms since the Unix epoch: every event
     /// appended after this returns gets a position of at least `<clock>-0`, in every stream

@@ -581,6 +581,58 @@ pub async fn a_removed_consumers_entries_stay_claimable(target: &Target) {
     assert_eq!(store.remove_consumer(S, "g", "nobody").await.unwrap(), 0);
 }
 
+pub async fn a_restarted_consumer_takes_back_its_own_and_orphaned_entries_at_once(target: &Target) {
+    let store = target.open().await;
+    let positions = append_n(&*store, 4).await;
+    store
+        .create_group(S, "g", GroupStart::Beginning)
+        .await
+        .unwrap();
+    // `c1` dies holding two entries; `c2` stops holding one, which passes to the orphan owner.
+    store.read_group(S, "g", "c1", 2, None).await.unwrap();
+    store.read_group(S, "g", "c2", 1, None).await.unwrap();
+    store.remove_consumer(S, "g", "c2").await.unwrap();
+
+    // A new process under c1's name takes back what c1 held, and what was orphaned, without
+    // waiting for the entries to be idle; the fourth entry was never delivered.
+    let own = store.claim_from(S, "g", "c1", "c1", 10).await.unwrap();
+    assert_eq!(
+        own.iter().map(|s| s.position).collect::<Vec<_>>(),
+        positions[..2]
+    );
+    let orphaned = store
+        .claim_from(S, "g", ORPHANED_CONSUMER, "c1", 10)
+        .await
+        .unwrap();
+    assert_eq!(
+        orphaned.iter().map(|s| s.position).collect::<Vec<_>>(),
+        positions[2..3]
+    );
+    let pending = store.pending(S, "g", 10).await.unwrap();
+    assert_eq!(
+        pending
+            .iter()
+            .map(|p| (p.consumer.as_str(), p.deliveries))
+            .collect::<Vec<_>>(),
+        [("c1", 2), ("c1", 2), ("c1", 2)],
+        "every held entry is c1's now, counted as delivered again"
+    );
+    assert!(
+        store
+            .claim_from(S, "g", "nobody", "c1", 10)
+            .await
+            .unwrap()
+            .is_empty()
+    );
+    let limited = store.claim_from(S, "g", "c1", "c3", 1).await.unwrap();
+    assert_eq!(limited.len(), 1, "at most `limit` entries");
+    let missing = store
+        .claim_from(S, "no-such-group", "c1", "c1", 10)
+        .await
+        .unwrap_err();
+    assert!(matches!(missing, StoreError::GroupNotFound { .. }));
+}
+
 pub async fn consumers_that_went_away_are_reaped_without_losing_entries(target: &Target) {
     let store = target.open().await;
     append_n(&*store, 2).await;

@@ -186,24 +186,61 @@ pub(super) fn claim(
     now_ms: u64,
 ) -> Result<Vec<StoredEvent>, StoreError> {
     let min_idle_ms = min_idle.as_millis() as u64;
+    claim_where(
+        db,
+        stream,
+        group,
+        consumer,
+        limit,
+        now_ms,
+        |_, delivered_at| now_ms.saturating_sub(delivered_at) >= min_idle_ms,
+    )
+}
+
+/// Gives `consumer` the entries pending on `owner`, however long idle.
+pub(super) fn claim_from(
+    db: &Database,
+    stream: &str,
+    group: &str,
+    owner: &str,
+    consumer: &str,
+    limit: usize,
+    now_ms: u64,
+) -> Result<Vec<StoredEvent>, StoreError> {
+    claim_where(db, stream, group, consumer, limit, now_ms, |held_by, _| {
+        held_by == owner
+    })
+}
+
+/// Gives `consumer` up to `limit` pending entries, oldest first, that `chosen(owner,
+/// delivered_at)` picks, counting a new delivery for each.
+fn claim_where(
+    db: &Database,
+    stream: &str,
+    group: &str,
+    consumer: &str,
+    limit: usize,
+    now_ms: u64,
+    chosen: impl Fn(&str, u64) -> bool,
+) -> Result<Vec<StoredEvent>, StoreError> {
     in_write(db, |txn| {
         group_last(txn, stream, group)?;
         let events = txn.open_table(EVENTS)?;
         let mut pending = txn.open_table(PENDING)?;
-        let mut chosen = Vec::new();
+        let mut picked = Vec::new();
         for row in pending.range((stream, group, 0, 0)..=(stream, group, u64::MAX, u64::MAX))? {
-            if chosen.len() >= limit {
+            if picked.len() >= limit {
                 break;
             }
             let (key, value) = row?;
             let (_, _, ms, seq) = key.value();
-            let (_, delivered_at, deliveries) = value.value();
-            if now_ms.saturating_sub(delivered_at) >= min_idle_ms {
-                chosen.push((Position::new(ms, seq), deliveries));
+            let (owner, delivered_at, deliveries) = value.value();
+            if chosen(owner, delivered_at) {
+                picked.push((Position::new(ms, seq), deliveries));
             }
         }
-        let mut claimed = Vec::with_capacity(chosen.len());
-        for (p, deliveries) in chosen {
+        let mut claimed = Vec::with_capacity(picked.len());
+        for (p, deliveries) in picked {
             match events.get((stream, p.ms, p.seq))? {
                 Some(value) => {
                     let (_, _, _, json) = value.value();

@@ -20,8 +20,8 @@ use redb::Database;
 use tokio::sync::Notify;
 
 use super::{
-    Append, Appended, Commit, EventStore, GroupStart, Lease, PendingEntry, Read, SavedState,
-    StoreError, StoredEvent, StreamInfo, Trim, Trimmed, check_name, now_ms,
+    Append, Appended, Commit, EventStore, GroupStart, Lease, ORPHANED_CONSUMER, PendingEntry, Read,
+    SavedState, StoreError, StoredEvent, StreamInfo, Trim, Trimmed, check_name, now_ms,
 };
 use crate::event::Position;
 use crate::store::commit::{check_owner, ttl_ms};
@@ -250,6 +250,30 @@ impl EventStore for EmbeddedStore {
             .await
     }
 
+    async fn claim_from(
+        &self,
+        stream: &str,
+        group: &str,
+        owner: &str,
+        consumer: &str,
+        limit: usize,
+    ) -> Result<Vec<StoredEvent>, StoreError> {
+        if owner != ORPHANED_CONSUMER {
+            check_name("consumer", owner)?;
+        }
+        check_name("consumer", consumer)?;
+        let (stream, group, owner, consumer) = (
+            stream.to_string(),
+            group.to_string(),
+            owner.to_string(),
+            consumer.to_string(),
+        );
+        self.run(move |db| {
+            groups::claim_from(db, &stream, &group, &owner, &consumer, limit, now_ms())
+        })
+        .await
+    }
+
     async fn remove_consumer(
         &self,
         stream: &str,
@@ -345,6 +369,10 @@ impl EventStore for EmbeddedStore {
         );
         self.run(move |db| commit::nearest_snapshot(db, &projection, &subject, &plugin, at))
             .await
+    }
+
+    fn single_process(&self) -> bool {
+        true
     }
 
     async fn clock_ms(&self) -> Result<u64, StoreError> {

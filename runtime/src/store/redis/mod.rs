@@ -708,6 +708,33 @@ impl EventStore for RedisStore {
         Ok(claimed)
     }
 
+    async fn claim_from(
+        &self,
+        stream: &str,
+        group: &str,
+        owner: &str,
+        consumer: &str,
+        limit: usize,
+    ) -> Result<Vec<StoredEvent>, StoreError> {
+        let keys = check_group(stream, group)?;
+        if owner != ORPHANED_CONSUMER {
+            check_name("consumer", owner)?;
+        }
+        check_name("consumer", consumer)?;
+        let reply: StreamRangeReply = self
+            .scripts
+            .claim_from
+            .key(keys.events())
+            .arg(group)
+            .arg(owner)
+            .arg(consumer)
+            .arg(limit)
+            .invoke_async(&mut self.conn())
+            .await
+            .map_err(|e| group_error(e, stream, group))?;
+        entry::decode_all(&reply.ids)
+    }
+
     async fn remove_consumer(
         &self,
         stream: &str,

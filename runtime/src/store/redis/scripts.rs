@@ -28,6 +28,8 @@ pub(super) struct Scripts {
     pub(super) delete: Script,
     /// Removing a consumer without losing its pending entries.
     pub(super) remove_consumer: Script,
+    /// Taking over the entries pending on one consumer.
+    pub(super) claim_from: Script,
     /// Taking or renewing a lease with its fencing token.
     pub(super) lease_acquire: Script,
     /// Releasing a lease its owner holds.
@@ -44,6 +46,7 @@ impl Scripts {
             trim: Script::new(include_str!("trim.lua")),
             delete: Script::new(include_str!("delete.lua")),
             remove_consumer: Script::new(include_str!("remove_consumer.lua")),
+            claim_from: Script::new(include_str!("claim_from.lua")),
             lease_acquire: Script::new(include_str!("lease_acquire.lua")),
             lease_release: Script::new(include_str!("lease_release.lua")),
             leases: Script::new(include_str!("leases.lua")),
