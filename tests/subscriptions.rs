@@ -58,6 +58,7 @@ macro_rules! on_both_backends {
 on_both_backends!(
     reducer_states_from_the_api_equal_eddy_replay,
     a_killed_server_resumes_without_losing_or_repeating_an_event,
+    a_handler_killed_mid_batch_takes_it_back_at_once_when_restarted_under_its_name,
     handler_output_appears_exactly_once_despite_retries_and_failures,
     rejected_events_go_to_the_dead_letter_stream_and_a_redrive_after_a_fix_processes_them,
     a_replay_job_runs_a_range_through_a_handler_again_marked_as_a_replay,
@@ -205,6 +206,76 @@ fn a_killed_server_resumes_without_losing_or_repeating_an_event(backend: Backend
         "order-totals",
         &replay_states(dir.path(), &history),
     );
+}
+
+/// A handler whose batch is in flight when its server is SIGKILLed: restarted under the same
+/// consumer name (Redis: `--consumer`; the embedded store's default name is fixed), it takes
+/// the batch back at once — not after the 30 s other processes wait before claiming idle
+/// entries — and every input gets its output exactly once.
+fn a_handler_killed_mid_batch_takes_it_back_at_once_when_restarted_under_its_name(
+    backend: Backend,
+) {
+    let dir = tempfile::tempdir().unwrap();
+    let data = dir.path().join("data");
+    // One batch of 16; the 6th keeps asking for a retry (1.5 s apart, 3 attempts), which
+    // holds the whole batch uncommitted for about 3 s.
+    let config = write_config(
+        dir.path(),
+        &format!(
+            "[[subscription]]\nname = \"echo\"\nplugin = {:?}\nstreams = [\"in\"]\nbatch = 16\n\n[subscription.retry]\nmax_attempts = 3\nbackoff_ms = 1500\nmax_backoff_ms = 1500\n",
+            plugin_path("fx_reject").display().to_string()
+        ),
+    );
+    let name: &[&str] = match backend {
+        Backend::Embedded => &[],
+        Backend::Redis(_) => &["--consumer", "worker-1"],
+    };
+    let start = || Server::start_with(&data, backend.url().as_deref(), Some(&config), None, name);
+    let server = start();
+    let events: Vec<String> = (0..16)
+        .map(|i| {
+            let ty = if i == 5 { "flaky" } else { "ok" };
+            format!(r#"{{"specversion":"1.0","id":"e{i}","source":"/t","type":"{ty}","subject":"s{i}"}}"#)
+        })
+        .collect();
+    publish_lines(&server, "in", &events);
+    wait_until(TIMEOUT, "the batch to be retrying its flaky event", || {
+        let status = get(server.addr, "/api/v1/streams/in/events/e5/status").json();
+        status["subscriptions"]["echo"]["status"] == "failed"
+    });
+    server.kill();
+
+    let restarted = std::time::Instant::now();
+    let server = start();
+    wait_until(TIMEOUT, "the held batch to be handled", || {
+        let dlq = get(server.addr, "/api/v1/subscriptions/echo/dlq").json();
+        dlq["dead_letters"].as_array().is_some_and(|l| l.len() == 1)
+    });
+    let took = restarted.elapsed();
+    assert!(
+        took < Duration::from_secs(20),
+        "the batch was taken back after {took:?}, as if claimed once idle for 30 s\n{}",
+        server.log_text()
+    );
+    assert!(
+        server
+            .log_text()
+            .contains("took back unacknowledged entries"),
+        "{}",
+        server.log_text()
+    );
+    let out = get(server.addr, "/api/v1/streams/out/events?limit=100").json();
+    let mut ids: Vec<&str> = out["events"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|e| e["event"]["id"].as_str().unwrap())
+        .collect();
+    let count = ids.len();
+    ids.sort();
+    ids.dedup();
+    assert_eq!((count, ids.len()), (15, 15), "each ok input once: {out}");
+    wait_caught_up(&server, "echo");
 }
 
 fn handler_output_appears_exactly_once_despite_retries_and_failures(backend: Backend) {

@@ -14,12 +14,23 @@ pub struct Server {
 }
 
 impl Server {
-    /// Starts `eddy serve` with `args` and waits until it listens.
+    /// Starts `eddy serve` and waits until it listens.
     pub fn start(
         data: &Path,
         store: Option<&str>,
         config: Option<&Path>,
         plugins: Option<&Path>,
+    ) -> Self {
+        Self::start_with(data, store, config, plugins, &[])
+    }
+
+    /// Starts `eddy serve` with more command-line `args` and waits until it listens.
+    pub fn start_with(
+        data: &Path,
+        store: Option<&str>,
+        config: Option<&Path>,
+        plugins: Option<&Path>,
+        args: &[&str],
     ) -> Self {
         let store = store
             .map(str::to_string)
@@ -37,6 +48,7 @@ impl Server {
         if let Some(plugins) = plugins {
             command.arg("--plugins").arg(plugins);
         }
+        command.args(args);
         let mut child = command.spawn().expect("eddy serve starts");
         let stderr = child.stderr.take().unwrap();
         let log = std::sync::Arc::new(std::sync::Mutex::new(Vec::new()));

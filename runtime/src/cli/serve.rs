@@ -45,6 +45,14 @@ pub struct ServeArgs {
     /// this option, `./plugins` is watched when it exists.
     #[arg(long, env = "EDDY_PLUGINS")]
     plugins: Option<PathBuf>,
+    /// This process's name in the subscriptions' consumer groups and leases. Give each
+    /// instance a name that stays the same across its restarts and that no other running
+    /// instance uses (a StatefulSet pod name, say): a restarted instance then takes back at
+    /// once the batch it was handling when it died. Default: `local` on the embedded store
+    /// (one process opens it); on Redis a new name per process, whose unfinished batch
+    /// another process or the next start claims once it has been idle for 30 s.
+    #[arg(long, env = "EDDY_CONSUMER")]
+    consumer: Option<String>,
 }
 
 /// Runs `eddy serve` until SIGINT or SIGTERM.
@@ -101,6 +109,11 @@ async fn serve(args: ServeArgs) -> anyhow::Result<ExitCode> {
     };
     let registry = Arc::new(PluginRegistry::default());
     let mut host = SubscriptionHost::new(store, engine.clone(), plugins.clone());
+    if let Some(consumer) = &args.consumer {
+        host = host
+            .with_consumer(consumer)
+            .context("--consumer (or EDDY_CONSUMER)")?;
+    }
     if plugins.is_some() {
         host = host.with_registry(registry.clone());
     }

@@ -105,6 +105,18 @@ impl Eddy {
         Ok(Self::with_store(store))
     }
 
+    /// Like [`Eddy::open`], naming this process `consumer` in the consumer groups and leases
+    /// of the plugin subscriptions it starts: a process restarted under the same name takes
+    /// back at once the events it was handling when it died. No two processes running at the
+    /// same time may share a name (see [`SubscriptionHost::with_consumer`]).
+    pub async fn open_as(url: &str, consumer: &str) -> Result<Self, ClientError> {
+        let store = crate::store::open(url).await?;
+        let engine =
+            PluginEngine::new(&EngineOptions::default()).expect("the default engine starts");
+        let host = SubscriptionHost::new(store, engine, None).with_consumer(consumer)?;
+        Ok(Self::with_host(Arc::new(host)))
+    }
+
     /// A handle on a store opened already.
     pub fn with_store(store: Arc<dyn EventStore>) -> Self {
         // The default engine has no disk cache and nothing that can fail to set up.

@@ -14,7 +14,7 @@ use super::worker::{
 };
 use crate::event::{CloudEvent, Position};
 use crate::plugin::CallError;
-use crate::store::{Commit, GroupAck, StoreError, StoredEvent, check_name};
+use crate::store::{Commit, GroupAck, ORPHANED_CONSUMER, StoreError, StoredEvent, check_name};
 
 /// How long a blocking group read waits before looking at the stop signal again.
 const BLOCK: Duration = Duration::from_millis(500);
@@ -65,6 +65,9 @@ async fn consume(ctx: &WorkerContext, stream: &str, mut pipeline: Pipeline) {
     }
     let mut last_claim: Option<Instant> = None;
     let mut last_reap: Option<Instant> = None;
+    // First, at once, the entries this consumer held when its process died (when the consumer
+    // name is kept across restarts) and those stopped consumers left: popped own name first.
+    let mut take_back = vec![ORPHANED_CONSUMER, ctx.consumer.as_str()];
     loop {
         if ctx.stopping() {
             return;
@@ -80,7 +83,30 @@ async fn consume(ctx: &WorkerContext, stream: &str, mut pipeline: Pipeline) {
             }
         }
         let mut entries = Vec::new();
-        if last_claim.is_none_or(|t| t.elapsed() >= CLAIM_EVERY) {
+        if let Some(&owner) = take_back.last() {
+            let batch = ctx.spec.batch as usize;
+            match ctx
+                .store
+                .claim_from(&stream, &group, owner, &ctx.consumer, batch)
+                .await
+            {
+                Ok(taken) if taken.is_empty() => {
+                    take_back.pop();
+                    continue;
+                }
+                Ok(taken) => {
+                    tracing::info!(subscription = %ctx.spec.name, %stream, from = owner, count = taken.len(), "took back unacknowledged entries");
+                    entries = taken;
+                }
+                Err(error) => {
+                    ctx.stats.set_error(&error.to_string());
+                    if ctx.pause(Duration::from_secs(1)).await {
+                        return;
+                    }
+                    continue;
+                }
+            }
+        } else if last_claim.is_none_or(|t| t.elapsed() >= CLAIM_EVERY) {
             last_claim = Some(Instant::now());
             match ctx
                 .store

@@ -108,6 +108,29 @@ pub(super) struct Running {
     tasks: Vec<JoinHandle<()>>,
 }
 
+/// The consumer name on a store only one process can open: the same across restarts.
+pub const SINGLE_PROCESS_CONSUMER: &str = "local";
+
+/// A consumer name of this process alone: host, process id and start time, with characters
+/// consumer names may not hold replaced.
+fn process_consumer_name() -> String {
+    let host = std::env::var("HOSTNAME").unwrap_or_else(|_| "eddy".to_string());
+    format!(
+        "{host}-{}-{}",
+        std::process::id(),
+        crate::store::now_ms() % 100_000
+    )
+    .chars()
+    .map(|c| {
+        if c.is_ascii_alphanumeric() || matches!(c, '.' | '_' | '-') {
+            c
+        } else {
+            '_'
+        }
+    })
+    .collect()
+}
+
 /// Runs subscriptions against one store.
 pub struct SubscriptionHost {
     pub(super) store: Arc<dyn EventStore>,
@@ -134,22 +157,11 @@ impl SubscriptionHost {
         engine: PluginEngine,
         plugins_dir: Option<PathBuf>,
     ) -> Self {
-        let host = std::env::var("HOSTNAME").unwrap_or_else(|_| "eddy".to_string());
-        let consumer = format!(
-            "{host}-{}-{}",
-            std::process::id(),
-            crate::store::now_ms() % 100_000
-        );
-        let consumer: String = consumer
-            .chars()
-            .map(|c| {
-                if c.is_ascii_alphanumeric() || matches!(c, '.' | '_' | '-') {
-                    c
-                } else {
-                    '_'
-                }
-            })
-            .collect();
+        let consumer = if store.single_process() {
+            SINGLE_PROCESS_CONSUMER.to_string()
+        } else {
+            process_consumer_name()
+        };
         Self {
             store,
             engine,
@@ -160,6 +172,17 @@ impl SubscriptionHost {
             parked: Mutex::new(BTreeMap::new()),
             replays: Arc::default(),
         }
+    }
+
+    /// Names this process `consumer` in consumer groups and leases, instead of the default
+    /// (`local` on a store only one process opens; on Redis `<host>-<pid>-<n>`, new for every
+    /// process). A name kept across restarts lets a restarted process take back at once the
+    /// entries it held when it died; otherwise they are claimed once idle for 30 s. Two
+    /// processes running at the same time must never share a name.
+    pub fn with_consumer(mut self, consumer: &str) -> Result<Self, crate::store::StoreError> {
+        crate::store::check_name("consumer", consumer)?;
+        self.consumer = consumer.to_string();
+        Ok(self)
     }
 
     /// Resolves plugin names through `registry` (the watched plugins folder) instead of
