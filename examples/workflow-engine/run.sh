@@ -1,7 +1,9 @@
 #!/usr/bin/env bash
 # The workflow-engine example in one command: build the plugins and the engine, start three
 # executions of a 3-step workflow (task `reserve`, timer `payment-window`, task `ship`) through
-# its API, wait until every one is completed, and check that each step happened exactly once.
+# its API, kill the engine (worker and reducer) with SIGKILL mid-run and restart it under the
+# same consumer name, wait until every execution is completed, and check that each step
+# happened exactly once.
 #
 #   examples/workflow-engine/run.sh                 # embedded store: every part in one process
 #   examples/workflow-engine/run.sh --redis         # a private redis-server on a free port; the
@@ -25,7 +27,8 @@ if $redis; then
     start_private_redis
 fi
 store=${store:-embedded:$work/data}
-engine=("$WORKFLOW_ENGINE" --store "$store" --plugins plugins/target/wasm32-wasip2/release)
+# Timers wait 2 s, so that the engine can be killed while executions wait for theirs.
+engine=("$WORKFLOW_ENGINE" --store "$store" --plugins plugins/target/wasm32-wasip2/release --timer-ms 2000)
 
 fail() { echo "FAILED: $*" >&2; exit 1; }
 
@@ -43,16 +46,23 @@ else
     role=all
 fi
 
+# Starts the engine (API, worker and reducer; with the executor on the embedded store) as
+# consumer engine-1, logging to $1; sets $engine_pid and $base.
+start_engine() {
+    "${engine[@]}" --role "$role" --engine-consumer engine-1 --listen 127.0.0.1:0 2>"$1" &
+    engine_pid=$!
+    pids+=($engine_pid)
+    until grep -qs 'workflow-engine listening' "$1"; do
+        if ! kill -0 "$engine_pid" 2>/dev/null; then cat "$1" >&2; exit 1; fi
+        sleep 0.1
+    done
+    addr=$(sed -n 's/.*address=\([^ ]*\).*/\1/p' "$1" | head -1)
+    base="http://$addr"
+    echo "   listening on $addr"
+}
+
 echo "== starting workflow-engine (--role $role) on $store"
-"${engine[@]}" --role "$role" --listen 127.0.0.1:0 2>"$work/engine.log" &
-pids+=($!)
-until grep -qs 'workflow-engine listening' "$work/engine.log"; do
-    if ! kill -0 "${pids[-1]}" 2>/dev/null; then cat "$work/engine.log" >&2; exit 1; fi
-    sleep 0.1
-done
-addr=$(sed -n 's/.*address=\([^ ]*\).*/\1/p' "$work/engine.log" | head -1)
-base="http://$addr"
-echo "   listening on $addr"
+start_engine "$work/engine.log"
 
 executions=(ex-1 ex-2 ex-3)
 for id in "${executions[@]}"; do
@@ -75,6 +85,23 @@ if $separate_executor; then
     "${engine[@]}" --role executor 2>"$work/executor-2.log" &
     pids+=($!)
 fi
+
+echo "== killing the engine (SIGKILL) mid-run, once an execution waits for its timer"
+waiting=""
+for _ in $(seq 1 600); do
+    for id in "${executions[@]}"; do
+        status=$(curl -sf "$base/api/v1/projections/executions/$id" | jq -r .state.status || true)
+        if [ "$status" = waiting ]; then waiting=$id; break; fi
+    done
+    [ -n "$waiting" ] && break
+    sleep 0.05
+done
+[ -n "$waiting" ] || fail "no execution reached its timer"
+kill -KILL "$engine_pid"
+wait "$engine_pid" 2>/dev/null || true
+echo "   killed while $waiting was waiting; restarting it as the same consumer (engine-1):"
+echo "   the worker resumes from its group's checkpoint, taking back any batch it held"
+start_engine "$work/engine-2.log"
 
 echo "== waiting for every execution to complete (GET /api/v1/projections/executions/<id>)"
 for id in "${executions[@]}"; do

@@ -66,6 +66,11 @@ struct Args {
     /// unacknowledged events).
     #[arg(long, default_value = "executor-1")]
     consumer: String,
+    /// This process's name in the worker's and the reducer's consumer groups and leases: a
+    /// process restarted under the same name takes back at once the events it was handling
+    /// when it died. No two running processes may share it.
+    #[arg(long, default_value = "engine-1")]
+    engine_consumer: String,
     /// How long an event may stay unacknowledged before an executor takes it again, in ms.
     #[arg(long, default_value_t = 1000)]
     claim_idle_ms: u64,
@@ -86,9 +91,11 @@ async fn main() -> anyhow::Result<()> {
         .with_ansi(std::io::IsTerminal::is_terminal(&std::io::stderr()))
         .init();
     let args = Args::parse();
-    let eddy = Eddy::open(&args.store)
-        .await
-        .with_context(|| format!("cannot open the store {}", args.store))?;
+    let eddy = match args.role {
+        Role::Executor => Eddy::open(&args.store).await,
+        Role::Api | Role::All => Eddy::open_as(&args.store, &args.engine_consumer).await,
+    }
+    .with_context(|| format!("cannot open the store {}", args.store))?;
     let executor = executor::Options {
         consumer: args.consumer.clone(),
         claim_idle: Duration::from_millis(args.claim_idle_ms),
