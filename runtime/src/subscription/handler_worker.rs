@@ -93,7 +93,14 @@ async fn consume(ctx: &WorkerContext, stream: &str, mut pipeline: Pipeline) {
                 )
                 .await
             {
-                Ok(claimed) => entries = claimed,
+                Ok(claimed) => {
+                    // A full batch may mean more are idle (several processes were killed):
+                    // take them over at once rather than one batch per CLAIM_EVERY.
+                    if claimed.len() >= ctx.spec.batch as usize {
+                        last_claim = None;
+                    }
+                    entries = claimed;
+                }
                 Err(error) => ctx.stats.set_error(&error.to_string()),
             }
         }
