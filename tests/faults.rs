@@ -313,7 +313,8 @@ fn a_full_disk_and_a_read_only_folder_refuse_writes_with_507_and_lose_nothing() 
     let dir = tempfile::tempdir().unwrap();
     let data = dir.path().join("data");
     let disk = Tmpfs::mount(&data, "4m");
-    let mut server = Server::start(&data, None, None, None);
+    let config = write_subscriptions(dir.path());
+    let mut server = Server::start(&data, None, Some(&config), None);
     let mut acked: Vec<(String, Position)> = Vec::new();
 
     // Fill the disk: 32 KiB events until one is refused (4 MiB hold at most 128).
@@ -330,7 +331,7 @@ fn a_full_disk_and_a_read_only_folder_refuse_writes_with_507_and_lose_nothing() 
     let (refused_id, answer) = refused.expect("a 4 MiB disk fills up");
     assert_unwritable(&answer, "no space left");
     assert!(!acked.is_empty());
-    // The server stays up, keeps refusing and still answers reads of what it has.
+    // The server stays up and keeps refusing, with the cause.
     assert_unwritable(
         &publish_padded(server.addr, &refused_id, 32 * 1024),
         "no space left",
@@ -350,7 +351,7 @@ fn a_full_disk_and_a_read_only_folder_refuse_writes_with_507_and_lose_nothing() 
     // stale, and resumes without a restart once the folder is writable again.
     assert!(server.terminate(), "a clean shutdown");
     disk.remount("ro");
-    server = Server::start(&data, None, None, None);
+    server = Server::start(&data, None, Some(&config), None);
     assert_unwritable(&publish_padded(server.addr, "ro", 16), "read-only");
     let ready = get(server.addr, "/readyz");
     assert_eq!(ready.status, 503, "{}", ready.body);
@@ -364,6 +365,11 @@ fn a_full_disk_and_a_read_only_folder_refuse_writes_with_507_and_lose_nothing() 
     assert_eq!(answer.json()["results"][0]["duplicate"], true);
     acked.push(("ro".to_string(), published_position(&answer)));
     assert_all_readable(server.addr, &acked);
+    // The subscriptions went through it all too, each event exactly once.
+    let stored = read_all(server.addr, STREAM);
+    wait_processed(&server, &stored);
+    assert_reducer_equals_replay(&server, dir.path(), &stored);
+    assert_one_output_per_input(&server, &stored);
     assert!(server.terminate(), "a clean shutdown");
     drop(disk);
 }
@@ -475,9 +481,13 @@ fn info(server: &Server, name: &str) -> Value {
     answer.json()
 }
 
-/// Waits until both subscriptions have worked through every stored event (a handler's
-/// entries pending on a killed process are taken over after they have been idle for 30 s).
+/// Waits until both subscriptions have worked through every stored event: every output is
+/// there (a handler's entries pending on a killed process are taken over once idle for 30 s),
+/// and then each subscription reports no lag.
 fn wait_processed(server: &Server, stored: &[(Position, Value)]) {
+    wait_until(TIMEOUT, "an output for every input", || {
+        read_all(server.addr, "out").len() >= stored.len()
+    });
     for name in ["order-totals", "echo"] {
         wait_until(TIMEOUT, &format!("{name} to catch up"), || {
             info(server, name)["streams"]
@@ -487,9 +497,6 @@ fn wait_processed(server: &Server, stored: &[(Position, Value)]) {
                 .all(|s| s["lag"] == 0 && !s["checkpoint"].is_null())
         });
     }
-    wait_until(TIMEOUT, "an output for every input", || {
-        read_all(server.addr, "out").len() >= stored.len()
-    });
 }
 
 /// Promise 4 for reducers: the live states equal `eddy replay` of the stored events, in
