@@ -181,8 +181,9 @@ fn while_redis_is_unreachable_publishes_get_503_and_everything_resumes_when_it_i
         answer.status == 503 && answer.json()["check"] == "store"
     });
     assert!(load.acked() < 3_000, "the clients were still publishing");
-    // Stay down long enough for every client to be refused a few times.
-    std::thread::sleep(Duration::from_secs(3).saturating_sub(down.elapsed()));
+    // Stay down longer than a reducer's lease (10 s), so that the partitions' leases expire
+    // while their owner cannot renew them.
+    std::thread::sleep(Duration::from_secs(12).saturating_sub(down.elapsed()));
     assert_eq!(
         get(server.addr, "/healthz").status,
         200,
