@@ -123,7 +123,9 @@ impl EmbeddedStore {
                 .is_some_and(|db| Weak::ptr_eq(&Arc::downgrade(db), &used))
             {
                 *lock(&self.retired) = used;
-                *current = None;
+                // Closing a database touches its file: not on an async worker thread.
+                let dropped = current.take();
+                tokio::task::spawn_blocking(move || drop(dropped));
             }
         }
         result
