@@ -348,8 +348,9 @@ fn a_full_disk_and_a_read_only_folder_refuse_writes_with_507_and_lose_nothing() 
     acked.push((refused_id, published_position(&answer)));
     assert_all_readable(server.addr, &acked);
 
-    // A restart on a read-only folder: the server starts, refuses writes, serves nothing
-    // stale, and resumes without a restart once the folder is writable again.
+    // A restart on a read-only folder (Linux refuses to remount it while the store's file is
+    // open for writing): the server starts, refuses writes naming the cause, is not ready,
+    // and resumes without a restart once the folder is writable again.
     assert!(server.terminate(), "a clean shutdown");
     disk.remount("ro");
     server = Server::start(&data, None, Some(&config), None);
