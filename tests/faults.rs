@@ -367,6 +367,23 @@ fn a_full_disk_and_a_read_only_folder_refuse_writes_with_507_and_lose_nothing() 
     assert_eq!(answer.json()["results"][0]["duplicate"], true);
     acked.push(("ro".to_string(), published_position(&answer)));
     assert_all_readable(server.addr, &acked);
+
+    // A restart on a full disk, after a SIGKILL (so the file is recovered on open): the
+    // server starts, refuses writes naming the cause, and resumes once space is freed.
+    server.kill();
+    let filler = fill_up(&data);
+    server = Server::start(&data, None, Some(&config), None);
+    assert_unwritable(
+        &publish_padded(server.addr, "full", 64 * 1024),
+        "no space left",
+    );
+    std::fs::remove_file(filler).unwrap();
+    wait_until(TIMEOUT, "publishing to resume", || {
+        publish_padded(server.addr, "full", 64 * 1024).status == 201
+    });
+    let answer = publish_padded(server.addr, "full", 64 * 1024);
+    acked.push(("full".to_string(), published_position(&answer)));
+    assert_all_readable(server.addr, &acked);
     // The subscriptions went through it all too, each event exactly once.
     let stored = read_all(server.addr, STREAM);
     wait_processed(&server, &stored);
@@ -374,6 +391,22 @@ fn a_full_disk_and_a_read_only_folder_refuse_writes_with_507_and_lose_nothing() 
     assert_one_output_per_input(&server, &stored);
     assert!(server.terminate(), "a clean shutdown");
     drop(disk);
+}
+
+/// Fills the file system of `dir` with a file of zeros until it is full; the file.
+fn fill_up(dir: &Path) -> PathBuf {
+    use std::io::Write;
+    let path = dir.join("filler");
+    let mut file = std::fs::File::create(&path).unwrap();
+    let chunk = vec![0u8; 64 * 1024];
+    // At most 64 MiB: the tmpfs is smaller.
+    for _ in 0..1024 {
+        if let Err(error) = file.write_all(&chunk) {
+            assert_eq!(error.kind(), std::io::ErrorKind::StorageFull, "{error}");
+            return path;
+        }
+    }
+    panic!("{} did not fill up", dir.display());
 }
 
 fn published_position(answer: &support::http::Answer) -> Position {
