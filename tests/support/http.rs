@@ -37,25 +37,48 @@ pub fn request_with(
     content_type: Option<&str>,
     body: &[u8],
 ) -> Answer {
-    let mut stream = TcpStream::connect(addr).expect("connect to eddy");
-    stream
-        .set_read_timeout(Some(Duration::from_secs(60)))
-        .unwrap();
-    let mut head = format!(
-        "{method} {path} HTTP/1.1\r\nHost: {addr}\r\nConnection: close\r\nContent-Length: {}\r\n",
-        body.len()
-    );
+    let mut head = String::new();
     if let Some(ct) = content_type {
         head += &format!("Content-Type: {ct}\r\n");
     }
     for (name, value) in headers {
         head += &format!("{name}: {value}\r\n");
     }
-    head += "\r\n";
-    stream.write_all(head.as_bytes()).unwrap();
-    stream.write_all(body).unwrap();
+    send(addr, method, path, &head, body, Duration::from_secs(60)).expect("a request to eddy")
+}
+
+/// Like [`request`], but a connection that cannot be made, is cut, or stays silent for
+/// `timeout` is an error rather than a panic: for tests that kill the server under load.
+pub fn try_request(
+    addr: SocketAddr,
+    method: &str,
+    path: &str,
+    content_type: &str,
+    body: &[u8],
+    timeout: Duration,
+) -> std::io::Result<Answer> {
+    let head = format!("Content-Type: {content_type}\r\n");
+    send(addr, method, path, &head, body, timeout)
+}
+
+fn send(
+    addr: SocketAddr,
+    method: &str,
+    path: &str,
+    headers: &str,
+    body: &[u8],
+    timeout: Duration,
+) -> std::io::Result<Answer> {
+    let mut stream = TcpStream::connect_timeout(&addr, timeout)?;
+    stream.set_read_timeout(Some(timeout))?;
+    let head = format!(
+        "{method} {path} HTTP/1.1\r\nHost: {addr}\r\nConnection: close\r\nContent-Length: {}\r\n{headers}\r\n",
+        body.len()
+    );
+    stream.write_all(head.as_bytes())?;
+    stream.write_all(body)?;
     let mut raw = Vec::new();
-    stream.read_to_end(&mut raw).unwrap();
+    stream.read_to_end(&mut raw)?;
     let text = String::from_utf8_lossy(&raw).into_owned();
     let (head, body) = text.split_once("\r\n\r\n").unwrap_or((&text, ""));
     let status = head
@@ -71,7 +94,7 @@ pub fn request_with(
     } else {
         body.to_string()
     };
-    Answer { status, body }
+    Ok(Answer { status, body })
 }
 
 fn dechunk(mut body: &str) -> String {

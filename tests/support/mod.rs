@@ -5,6 +5,7 @@
 
 pub mod histories;
 pub mod http;
+pub mod load;
 pub mod orders;
 pub mod plugins;
 pub mod server;

@@ -179,6 +179,19 @@ impl From<StoreError> for ApiError {
                     "the event store is unavailable; retry later (publishing again is safe)",
                 )
             }
+            // 507, not 503: the store is reachable but cannot take more until an operator
+            // acts, and the cause (never a path) tells them what to do.
+            StoreError::Unwritable(cause) => {
+                tracing::error!(%cause, "event store cannot write");
+                Self::new(
+                    StatusCode::INSUFFICIENT_STORAGE,
+                    "store-unwritable",
+                    "Store cannot write",
+                    format!(
+                        "the event store cannot write: {cause}; retry once an operator has fixed it (publishing again is safe)"
+                    ),
+                )
+            }
             StoreError::BadUrl { .. } | StoreError::Corrupt(_) => {
                 tracing::error!(%error, "event store failure");
                 Self::new(

@@ -52,6 +52,12 @@ pub enum StoreError {
     /// idempotent on `source` + `id`.
     #[error("event store unavailable: {0}")]
     Unavailable(String),
+    /// The store cannot write: its disk is full or its data folder is read-only (the cause
+    /// says which). Nothing of the failed call was written, and reads may fail too until it
+    /// is fixed. An operator must free space or make the folder writable; retry with backoff
+    /// meanwhile: appends are idempotent on `source` + `id` (HTTP 507).
+    #[error("event store cannot write: {0}")]
+    Unwritable(WriteBlocked),
     /// Stored data could not be decoded, or the backend answered something this version of Eddy
     /// does not understand (for example a Redis older than 7.0). Retrying will not help: an
     /// operator must look at the store.
@@ -67,7 +73,31 @@ impl StoreError {
 
     /// Whether a retry of the same call could succeed later.
     pub fn is_transient(&self) -> bool {
-        matches!(self, Self::Unavailable(_))
+        matches!(self, Self::Unavailable(_) | Self::Unwritable(_))
+    }
+}
+
+/// Why a store cannot write, in words an operator can act on (never a path or an OS
+/// message, so it may be shown to API clients).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, thiserror::Error)]
+pub enum WriteBlocked {
+    /// The disk (or the user's quota) is full: free space or grow the volume.
+    #[error("no space left on its disk")]
+    DiskFull,
+    /// The data folder is on a read-only file system: remount it read-write.
+    #[error("its data folder is read-only")]
+    ReadOnly,
+}
+
+impl WriteBlocked {
+    /// The cause of a failed write, if it is one an operator fixes outside Eddy.
+    pub fn of(error: &std::io::Error) -> Option<Self> {
+        use std::io::ErrorKind;
+        match error.kind() {
+            ErrorKind::StorageFull | ErrorKind::QuotaExceeded => Some(Self::DiskFull),
+            ErrorKind::ReadOnlyFilesystem => Some(Self::ReadOnly),
+            _ => None,
+        }
     }
 }
 

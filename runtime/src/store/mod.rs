@@ -83,7 +83,7 @@ use std::time::Duration;
 
 pub use append::{Append, Appended, MAX_BATCH};
 pub use commit::{Commit, Fence, GroupAck, Lease, SavedState, SnapshotWrite, StateWrite};
-pub use error::StoreError;
+pub use error::{StoreError, WriteBlocked};
 pub use group::{GroupStart, ORPHANED_CONSUMER, PendingEntry};
 pub use info::{StreamInfo, Trim, Trimmed};
 pub use name::{MAX_NAME_LEN, check_name};

@@ -63,6 +63,10 @@ async fn consume(ctx: &WorkerContext, stream: &str, mut pipeline: Pipeline) {
             return;
         }
     }
+    // The group's checkpoint only moves forward: a batch taken over from a killed consumer is
+    // older than what was committed since, and moving the checkpoint back to it would show a
+    // lag that no later batch clears while no new events come.
+    let mut checkpoint = ctx.store.checkpoint(&stream, &group).await.ok().flatten();
     let mut last_claim: Option<Instant> = None;
     let mut last_reap: Option<Instant> = None;
     // First, at once, the entries this consumer held when its process died (when the consumer
@@ -119,7 +123,14 @@ async fn consume(ctx: &WorkerContext, stream: &str, mut pipeline: Pipeline) {
                 )
                 .await
             {
-                Ok(claimed) => entries = claimed,
+                Ok(claimed) => {
+                    // A full batch may mean more are idle (several processes were killed):
+                    // take them over at once rather than one batch per CLAIM_EVERY.
+                    if claimed.len() >= ctx.spec.batch as usize {
+                        last_claim = None;
+                    }
+                    entries = claimed;
+                }
                 Err(error) => ctx.stats.set_error(&error.to_string()),
             }
         }
@@ -191,7 +202,11 @@ async fn consume(ctx: &WorkerContext, stream: &str, mut pipeline: Pipeline) {
                 group: group.clone(),
                 positions: acks,
             }],
-            checkpoints: vec![(stream.clone(), group.clone(), last)],
+            checkpoints: if checkpoint.is_none_or(|at| last > at) {
+                vec![(stream.clone(), group.clone(), last)]
+            } else {
+                Vec::new()
+            },
             ..Commit::default()
         };
         let mut appends: BTreeMap<String, Vec<CloudEvent>> = BTreeMap::new();
@@ -224,6 +239,9 @@ async fn consume(ctx: &WorkerContext, stream: &str, mut pipeline: Pipeline) {
         };
         let committed = commit_with_retry_fenced(&ctx, commit).await;
         ctx.stats.in_progress.end_batch(&stream);
+        if let Ok(true) = committed {
+            checkpoint = checkpoint.max(Some(last));
+        }
         match committed {
             Ok(true) => {}
             Ok(false) => return,
@@ -253,6 +271,7 @@ async fn consume(ctx: &WorkerContext, stream: &str, mut pipeline: Pipeline) {
                 if !commit_with_retry(&ctx, fallback).await {
                     return;
                 }
+                checkpoint = checkpoint.max(Some(last));
             }
         }
     }

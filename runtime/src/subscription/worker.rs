@@ -110,9 +110,8 @@ pub(crate) async fn commit_with_retry_fenced(
     loop {
         match ctx.store.commit(commit.clone()).await {
             Ok(_) => return Ok(true),
-            Err(StoreError::Unavailable(message)) => {
-                ctx.stats
-                    .set_error(&format!("store unavailable, retrying: {message}"));
+            Err(error) if error.is_transient() => {
+                ctx.stats.set_error(&format!("retrying: {error}"));
             }
             Err(error) => {
                 ctx.stats.set_error(&error.to_string());

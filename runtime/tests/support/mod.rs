@@ -16,41 +16,78 @@ use eddy::store::EventStore;
 use eddy::store::embedded::EmbeddedStore;
 use eddy::store::redis::RedisStore;
 
-/// A `redis-server` of our own on a free loopback port, without persistence, killed on drop.
-/// Never the machine's Redis on 6379.
+/// A `redis-server` of our own on a free loopback port, without persistence unless asked,
+/// killed on drop. Never the machine's Redis on 6379.
 pub struct RedisServer {
-    child: Child,
+    child: Option<Child>,
     port: u16,
-    _dir: tempfile::TempDir,
+    /// Arguments beyond port, bind and dir (persistence settings).
+    args: Vec<String>,
+    dir: tempfile::TempDir,
 }
+
+/// The persistence settings of a Redis whose data is lost when it stops.
+const NO_PERSISTENCE: [&str; 4] = ["--save", "", "--appendonly", "no"];
 
 impl RedisServer {
     /// Starts one, waiting for its "Ready to accept connections" line. Panics (failing the
     /// test, not skipping it) if `redis-server` cannot be started.
     pub fn start() -> Self {
+        Self::start_with(&NO_PERSISTENCE)
+    }
+
+    /// Like [`RedisServer::start`], with other persistence arguments (such as
+    /// `--appendonly yes --appendfsync always`); its files go in a folder of its own, kept
+    /// across [`RedisServer::stop`] and [`RedisServer::start_again`].
+    pub fn start_with(args: &[&str]) -> Self {
         let mut last_error = String::new();
         // The free port is found by binding port 0 and releasing it; another process may grab
         // it in between, so try a few.
         for _ in 0..5 {
-            match Self::try_start() {
-                Ok(server) => return server,
+            let mut server = Self {
+                child: None,
+                port: free_port(),
+                args: args.iter().map(|a| a.to_string()).collect(),
+                dir: tempfile::tempdir().expect("a temporary directory"),
+            };
+            match server.spawn() {
+                Ok(()) => return server,
                 Err(error) => last_error = error,
             }
         }
         panic!("could not start redis-server (is it installed?): {last_error}");
     }
 
-    fn try_start() -> Result<Self, String> {
-        let dir = tempfile::tempdir().map_err(|e| e.to_string())?;
-        let port = TcpListener::bind("127.0.0.1:0")
-            .and_then(|l| l.local_addr())
-            .map_err(|e| e.to_string())?
-            .port();
+    /// Kills the server (SIGKILL: no shutdown, no final save) and waits until it is gone.
+    pub fn stop(&mut self) {
+        if let Some(mut child) = self.child.take() {
+            let _ = child.kill();
+            let _ = child.wait();
+        }
+    }
+
+    /// Starts it again on the same port with the same folder and arguments. Panics if it
+    /// cannot.
+    pub fn start_again(&mut self) {
+        assert!(self.child.is_none(), "redis-server is still running");
+        let mut last_error = String::new();
+        // The port may linger for a moment after the kill.
+        for _ in 0..20 {
+            match self.spawn() {
+                Ok(()) => return,
+                Err(error) => last_error = error,
+            }
+            std::thread::sleep(Duration::from_millis(100));
+        }
+        panic!("could not start redis-server again: {last_error}");
+    }
+
+    fn spawn(&mut self) -> Result<(), String> {
         let mut child = Command::new("redis-server")
-            .args(["--port", &port.to_string(), "--bind", "127.0.0.1"])
-            .args(["--save", "", "--appendonly", "no"])
+            .args(["--port", &self.port.to_string(), "--bind", "127.0.0.1"])
+            .args(&self.args)
             .arg("--dir")
-            .arg(dir.path())
+            .arg(self.dir.path())
             .stdout(Stdio::piped())
             .stderr(Stdio::null())
             .spawn()
@@ -69,11 +106,10 @@ impl RedisServer {
             let _ = ready_tx.send(Err(log.join("\n")));
         });
         match ready_rx.recv_timeout(Duration::from_secs(20)) {
-            Ok(Ok(())) => Ok(Self {
-                child,
-                port,
-                _dir: dir,
-            }),
+            Ok(Ok(())) => {
+                self.child = Some(child);
+                Ok(())
+            }
             Ok(Err(log)) => {
                 let _ = child.wait();
                 Err(format!("redis-server exited: {log}"))
@@ -92,10 +128,17 @@ impl RedisServer {
     }
 }
 
+/// A loopback port that was free a moment ago.
+fn free_port() -> u16 {
+    TcpListener::bind("127.0.0.1:0")
+        .and_then(|l| l.local_addr())
+        .expect("a free loopback port")
+        .port()
+}
+
 impl Drop for RedisServer {
     fn drop(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
+        self.stop();
     }
 }
 

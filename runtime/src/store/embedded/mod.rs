@@ -13,7 +13,7 @@ mod schema;
 mod streams;
 
 use std::path::{Path, PathBuf};
-use std::sync::Arc;
+use std::sync::{Arc, Mutex, Weak};
 use std::time::Duration;
 
 use redb::Database;
@@ -21,7 +21,8 @@ use tokio::sync::Notify;
 
 use super::{
     Append, Appended, Commit, EventStore, GroupStart, Lease, ORPHANED_CONSUMER, PendingEntry, Read,
-    SavedState, StoreError, StoredEvent, StreamInfo, Trim, Trimmed, check_name, now_ms,
+    SavedState, StoreError, StoredEvent, StreamInfo, Trim, Trimmed, WriteBlocked, check_name,
+    now_ms,
 };
 use crate::event::Position;
 use crate::store::commit::{check_owner, ttl_ms};
@@ -29,11 +30,22 @@ use crate::store::commit::{check_owner, ttl_ms};
 /// The embedded store. Cheap to share behind an `Arc`; only one process may open a directory
 /// at a time.
 pub struct EmbeddedStore {
-    db: Arc<Database>,
+    /// The open database, or `None` until it is opened again. After a failed disk access
+    /// (a full disk, a read-only folder) redb refuses every call until the file is closed
+    /// and reopened, so such a failure drops the instance and the next call reopens the file.
+    db: Mutex<Option<Arc<Database>>>,
+    /// The instance dropped last: it must be gone before the file is reopened, because redb
+    /// locks the file per instance.
+    retired: Mutex<Weak<Database>>,
+    /// Held while (re)opening, so that one caller opens and the others wait for it.
+    opening: tokio::sync::Mutex<()>,
     /// Woken after every committed append, so blocked group reads need not poll.
     appended: Arc<Notify>,
     path: PathBuf,
 }
+
+/// How long a reopen waits for the calls still using the dropped instance to end.
+const RETIRE_WAIT: Duration = Duration::from_secs(5);
 
 impl EmbeddedStore {
     /// The name of the database file inside the store's directory.
@@ -41,31 +53,26 @@ impl EmbeddedStore {
 
     /// Opens (creating if needed) the store in `dir`, recovering from a crash if the last
     /// process died mid-write.
+    ///
+    /// A full disk or a read-only folder does not fail the open: an operator fixes those
+    /// outside Eddy, perhaps while it runs, so calls answer [`StoreError::Unwritable`] until
+    /// the file can be opened.
     pub async fn open(dir: impl Into<PathBuf>) -> Result<Self, StoreError> {
-        let dir = dir.into();
-        let path = dir.join(Self::FILE_NAME);
-        let opened_path = path.clone();
-        let db = tokio::task::spawn_blocking(move || -> Result<Database, StoreError> {
-            std::fs::create_dir_all(&dir).map_err(|e| {
-                StoreError::Unavailable(format!("cannot create {}: {e}", dir.display()))
-            })?;
-            let db = Database::create(&opened_path).map_err(|e| match e {
-                redb::DatabaseError::DatabaseAlreadyOpen => StoreError::Unavailable(format!(
-                    "{} is already open in another process",
-                    opened_path.display()
-                )),
-                other => StoreError::from(other),
-            })?;
-            schema::create_tables(&db)?;
-            Ok(db)
-        })
-        .await
-        .map_err(join_error)??;
-        Ok(Self {
-            db: Arc::new(db),
+        let store = Self {
+            db: Mutex::new(None),
+            retired: Mutex::new(Weak::new()),
+            opening: tokio::sync::Mutex::new(()),
             appended: Arc::new(Notify::new()),
-            path,
-        })
+            path: dir.into().join(Self::FILE_NAME),
+        };
+        match store.database().await {
+            Ok(_) => Ok(store),
+            Err(StoreError::Unwritable(cause)) => {
+                tracing::error!(path = %store.path.display(), %cause, "the embedded store cannot write; it opens once that is fixed");
+                Ok(store)
+            }
+            Err(error) => Err(error),
+        }
     }
 
     /// The database file.
@@ -73,16 +80,81 @@ impl EmbeddedStore {
         &self.path
     }
 
+    /// The open database, opening the file first if needed.
+    async fn database(&self) -> Result<Arc<Database>, StoreError> {
+        if let Some(db) = lock(&self.db).clone() {
+            return Ok(db);
+        }
+        let _opening = self.opening.lock().await;
+        if let Some(db) = lock(&self.db).clone() {
+            return Ok(db);
+        }
+        let deadline = tokio::time::Instant::now() + RETIRE_WAIT;
+        while lock(&self.retired).strong_count() > 0 && tokio::time::Instant::now() < deadline {
+            tokio::time::sleep(Duration::from_millis(10)).await;
+        }
+        let path = self.path.clone();
+        let db = tokio::task::spawn_blocking(move || open_file(&path))
+            .await
+            .map_err(join_error)??;
+        let db = Arc::new(db);
+        *lock(&self.db) = Some(db.clone());
+        Ok(db)
+    }
+
     /// Runs synchronous database work on the blocking pool.
     async fn run<T: Send + 'static>(
         &self,
         work: impl FnOnce(&Database) -> Result<T, StoreError> + Send + 'static,
     ) -> Result<T, StoreError> {
-        let db = self.db.clone();
-        tokio::task::spawn_blocking(move || work(&db))
+        let db = self.database().await?;
+        let used = Arc::downgrade(&db);
+        let result = tokio::task::spawn_blocking(move || work(&db))
             .await
-            .map_err(join_error)?
+            .map_err(join_error)?;
+        if let Err(error) = &result
+            && error.is_transient()
+        {
+            // The failure may have been a disk access, after which this instance is of no
+            // more use; drop it (unless another call did already) and open the file again at
+            // the next call.
+            let mut current = lock(&self.db);
+            if current
+                .as_ref()
+                .is_some_and(|db| Weak::ptr_eq(&Arc::downgrade(db), &used))
+            {
+                *lock(&self.retired) = used;
+                // Closing a database touches its file: not on an async worker thread.
+                let dropped = current.take();
+                tokio::task::spawn_blocking(move || drop(dropped));
+            }
+        }
+        result
     }
+}
+
+/// Opens (creating if needed) the database file and its tables.
+fn open_file(path: &Path) -> Result<Database, StoreError> {
+    if let Some(dir) = path.parent() {
+        std::fs::create_dir_all(dir).map_err(|e| match WriteBlocked::of(&e) {
+            Some(cause) => StoreError::Unwritable(cause),
+            None => StoreError::Unavailable(format!("cannot create {}: {e}", dir.display())),
+        })?;
+    }
+    let db = Database::create(path).map_err(|e| match e {
+        redb::DatabaseError::DatabaseAlreadyOpen => StoreError::Unavailable(format!(
+            "{} is already open in another process",
+            path.display()
+        )),
+        other => StoreError::from(other),
+    })?;
+    schema::create_tables(&db)?;
+    Ok(db)
+}
+
+/// Locks a mutex, ignoring poisoning: the values behind these locks are replaced whole.
+fn lock<T>(mutex: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
+    mutex.lock().unwrap_or_else(|p| p.into_inner())
 }
 
 /// A blocking task that panicked re-raises the panic (a bug, not a store condition); one that

@@ -6,7 +6,7 @@
 
 use redb::TableDefinition;
 
-use crate::store::StoreError;
+use crate::store::{StoreError, WriteBlocked};
 
 /// A `(ms, seq)` position as stored.
 pub(super) type Pos = (u64, u64);
@@ -114,6 +114,10 @@ impl From<redb::Error> for StoreError {
                 "the embedded store is open in another process (only one may use it at a time)"
                     .to_string(),
             ),
+            redb::Error::Io(io) => match WriteBlocked::of(&io) {
+                Some(cause) => StoreError::Unwritable(cause),
+                None => StoreError::Unavailable(format!("embedded store: {io}")),
+            },
             other => StoreError::Unavailable(format!("embedded store: {other}")),
         }
     }

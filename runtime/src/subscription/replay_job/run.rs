@@ -11,7 +11,7 @@ use sha2::{Digest, Sha256};
 use super::{EXT_REPLAY, Job, KEEP_FAILURES, PAGE, Plan, ReplayFailure, ReplayStatus};
 use crate::event::{CloudEvent, ExtensionValue, Position, TypePattern};
 use crate::plugin::PluginKind;
-use crate::store::{Commit, Direction, Read, StoreError, StoredEvent};
+use crate::store::{Commit, Direction, Read, StoredEvent};
 use crate::subscription::dead_letter::{EXT_ERROR, dlq_stream};
 use crate::subscription::pipeline::{Fate, Input};
 
@@ -220,8 +220,8 @@ impl Run {
         loop {
             match self.store.commit(commit.clone()).await {
                 Ok(_) => return Ok(()),
-                Err(StoreError::Unavailable(message)) => {
-                    tracing::warn!(%message, "replay: store unavailable, retrying");
+                Err(error) if error.is_transient() => {
+                    tracing::warn!(%error, "replay: retrying");
                 }
                 Err(error) => return Err(format!("the store refused the results: {error}")),
             }
