@@ -436,13 +436,27 @@ struct RouteRequest {
     body: FuzzBody,
 }
 
+/// The indexes of the publish routes in the route table.
+fn publish_routes() -> Vec<usize> {
+    let endpoints = eddy::api::endpoints();
+    let publish = endpoints
+        .iter()
+        .enumerate()
+        .filter(|(_, e)| e.method == axum::http::Method::POST && e.path.ends_with("/events"));
+    publish.map(|(i, _)| i).collect()
+}
+
 fn route_request() -> impl Strategy<Value = RouteRequest> {
     let methods = prop_oneof![
         4 => Just(None),
         1 => proptest::sample::select(vec!["GET", "POST", "PUT", "DELETE", "PATCH", "HEAD", "OPTIONS", "TRACE", "FOO"]).prop_map(Some),
     ];
     (
-        0..eddy::api::endpoints().len(),
+        prop_oneof![
+            4 => 0..eddy::api::endpoints().len(),
+            // The publish routes again, so that some events get through and are stored.
+            1 => proptest::sample::select(publish_routes()),
+        ],
         methods,
         proptest::collection::vec(segment(), 3),
         proptest::collection::vec(0..QUERIES.len(), 0..4),
