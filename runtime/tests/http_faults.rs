@@ -377,17 +377,17 @@ async fn live_clients_that_never_read_are_cut_off_and_a_reader_gets_every_event(
         server.metric(&live_series("slow")).await == 11.0 && server.metric(ws_series).await == 10.0
     })
     .await;
-    const EVENTS: usize = 1000;
+    // More than a client's connection holds (the server's socket buffer, at most the kernel's
+    // tcp_wmem maximum, and hyper's, about 400 KB) and its live buffer: 8 KB events.
+    let pad = "p".repeat(8000);
+    let events = (send_buffer_max() + 4 * 1024 * 1024) / 8000 / 25 * 25;
     let reading = tokio::spawn(async move {
-        let ids = reader.sse_event_ids(EVENTS).await;
+        let ids = reader.sse_event_ids(events).await;
         (ids, reader)
     });
 
-    // About 8 MB of events: more than a client's connection holds (the server's socket may
-    // buffer 4 MB, hyper about 400 KB) and its live buffer (16 events).
-    let pad = "p".repeat(8000);
     let mut sent = Vec::new();
-    for batch in 0..EVENTS / 25 {
+    for batch in 0..events / 25 {
         let events: Vec<Value> = (0..25).map(|i| ce(&format!("{batch}-{i}"), &pad)).collect();
         sent.extend(events.iter().map(|e| e["id"].as_str().unwrap().to_string()));
         let body = Value::from(events).to_string();
@@ -436,6 +436,14 @@ async fn live_clients_that_never_read_are_cut_off_and_a_reader_gets_every_event(
         assert!(got.starts_with(status), "{start:?}");
     }
     server.assert_healthy().await;
+}
+
+/// The most a TCP socket's send buffer grows to (Linux's `tcp_wmem` maximum; 4 MiB if unknown).
+fn send_buffer_max() -> usize {
+    std::fs::read_to_string("/proc/sys/net/ipv4/tcp_wmem")
+        .ok()
+        .and_then(|text| text.split_whitespace().nth(2)?.parse().ok())
+        .unwrap_or(4 * 1024 * 1024)
 }
 
 /// Raises this process's open-file limit to `want` if it is lower: the test holds both ends of
