@@ -97,6 +97,17 @@ impl ApiError {
         )
     }
 
+    /// 431: the request's headers are larger than the server accepts; send fewer or shorter
+    /// ones (a binary-mode event with large attributes can be sent in structured mode).
+    pub fn headers_too_large(limit: usize) -> Self {
+        Self::new(
+            StatusCode::REQUEST_HEADER_FIELDS_TOO_LARGE,
+            "headers-too-large",
+            "Request header fields too large",
+            format!("the request's headers exceed the limit of {limit} bytes"),
+        )
+    }
+
     /// 415: the body's content type is not one the route reads.
     pub fn unsupported_media_type(detail: impl Into<String>) -> Self {
         Self::new(

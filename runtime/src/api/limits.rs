@@ -1,5 +1,6 @@
-//! Request limits other than body size (which [`axum::extract::DefaultBodyLimit`] enforces):
-//! a time bound on handling one request.
+//! Request limits: the size of the headers, a body's declared length (the body itself is
+//! bounded as it is read, by [`axum::extract::DefaultBodyLimit`]) and the time taken to handle
+//! one request.
 
 use std::time::Duration;
 
@@ -8,6 +9,45 @@ use axum::middleware::Next;
 use axum::response::Response;
 
 use super::ApiError;
+
+/// The most bytes of header names and values a request may carry. hyper refuses more than
+/// 100 headers, or a head over about 400 KiB, by itself (with a bare 431); below that, one
+/// huge header reached the handlers, and in binary mode became an event attribute that no
+/// body limit bounded.
+pub const MAX_HEADER_BYTES: usize = 64 * 1024;
+
+/// The middleware: a request whose headers exceed [`MAX_HEADER_BYTES`] gets a 431 problem.
+pub(super) async fn header_size(request: Request, next: Next) -> Result<Response, ApiError> {
+    let size: usize = request
+        .headers()
+        .iter()
+        .map(|(name, value)| name.as_str().len() + value.len())
+        .sum();
+    if size > MAX_HEADER_BYTES {
+        return Err(ApiError::headers_too_large(MAX_HEADER_BYTES));
+    }
+    Ok(next.run(request).await)
+}
+
+/// The middleware: a body whose `Content-Length` exceeds `limit` gets a 413 problem before it
+/// is read. Without this the body was read up to the limit first; a client that waits for
+/// `100 Continue` before sending it waited until the request timeout, and one that sent it all
+/// could lose the answer to the reset that closing a socket with unread data causes.
+pub(super) async fn declared_length(
+    State(limit): State<usize>,
+    request: Request,
+    next: Next,
+) -> Result<Response, ApiError> {
+    let declared = request
+        .headers()
+        .get(axum::http::header::CONTENT_LENGTH)
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| v.parse::<u64>().ok());
+    if declared.is_some_and(|length| length > limit as u64) {
+        return Err(ApiError::too_large(limit));
+    }
+    Ok(next.run(request).await)
+}
 
 /// The middleware: a request not answered within the timeout gets 503, and its handler is
 /// dropped (a publish either committed before that or did not happen; publishing again is

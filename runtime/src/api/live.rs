@@ -5,7 +5,9 @@
 //! takes the stream's shared feed ([`super::live_feed`]: one store reader per stream, each
 //! event serialised once), into a bounded buffer. A client that stops taking events leaves
 //! the buffer full; after [`LiveLimits::stall_timeout`] it is sent a final `end` message and
-//! disconnected. So a slow client holds at most one buffer of memory, and never slows the
+//! disconnected; a client that reads nothing at all cannot take that message either, and its
+//! connection is closed once writes to it have made no progress for as long
+//! (`write_timeout`). So a slow client holds at most one buffer of memory, and never slows the
 //! store, the feed or another client. Each SSE event's `id` is its position, so a reconnect
 //! with `Last-Event-ID` (browsers send it by themselves) resumes right after it.
 

@@ -19,6 +19,7 @@
 //! - [`openapi`] — the OpenAPI 3.1 document, generated from the route table.
 //! - [`error`] — [`ApiError`]: every error answer is an `application/problem+json` document.
 //! - [`server`] — serving with graceful, time-bounded shutdown.
+//! - `write_timeout` — closing connections whose peer stops reading.
 //!
 //! The routes are listed in `docs/STORAGE.md` and the README.
 
@@ -40,6 +41,7 @@ pub mod server;
 pub mod status;
 pub mod streams;
 pub mod subscriptions;
+mod write_timeout;
 
 use std::sync::Arc;
 use std::sync::atomic::AtomicBool;

@@ -211,4 +211,9 @@ pub(super) fn build(endpoints: Vec<Endpoint>, config: &ApiConfig) -> Router<AppS
         .method_not_allowed_fallback(|| async { ApiError::method_not_allowed() })
         .layer(axum::middleware::map_response(super::error::as_problem))
         .layer(DefaultBodyLimit::max(config.max_body_bytes))
+        .layer(from_fn_with_state(
+            config.max_body_bytes,
+            limits::declared_length,
+        ))
+        .layer(axum::middleware::from_fn(limits::header_size))
 }

@@ -6,6 +6,7 @@ use std::time::Duration;
 
 use tokio::net::TcpListener;
 
+use super::write_timeout::WriteTimeoutListener;
 use super::{ApiConfig, router};
 use crate::store::EventStore;
 
@@ -14,7 +15,8 @@ pub const SHUTDOWN_GRACE: Duration = Duration::from_secs(30);
 
 /// Serves the API on `listener` until `shutdown` completes, then stops accepting connections
 /// and lets in-flight requests finish (each append is durable before it is answered, so
-/// nothing acknowledged is lost), for at most [`SHUTDOWN_GRACE`].
+/// nothing acknowledged is lost), for at most [`SHUTDOWN_GRACE`]. A connection whose peer
+/// reads nothing for the live stall timeout is closed.
 pub async fn serve(
     listener: TcpListener,
     store: Arc<dyn EventStore>,
@@ -26,18 +28,22 @@ pub async fn serve(
         shutdown.await;
         closing.close();
     };
-    serve_app(listener, router(store, config), shutdown).await
+    let write_stall = config.live.stall_timeout;
+    serve_app(listener, router(store, config), write_stall, shutdown).await
 }
 
 /// Like [`serve`], for a router built by the caller (e.g. with running subscriptions); the
 /// caller's `shutdown` should also close the router's [`super::Closing`], or live streams hold
-/// the shutdown up until the grace period ends.
+/// the shutdown up until the grace period ends. A connection whose peer reads nothing for
+/// `write_stall` is closed (pass the router's [`super::LiveLimits::stall_timeout`]).
 pub async fn serve_app(
     listener: TcpListener,
     app: axum::Router,
+    write_stall: Duration,
     shutdown: impl Future<Output = ()> + Send + 'static,
 ) -> std::io::Result<()> {
     let (started_tx, mut started_rx) = tokio::sync::watch::channel(false);
+    let listener = WriteTimeoutListener::new(listener, write_stall);
     let server = axum::serve(listener, app).with_graceful_shutdown(async move {
         shutdown.await;
         let _ = started_tx.send(true);

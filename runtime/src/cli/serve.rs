@@ -134,9 +134,11 @@ async fn serve(args: ServeArgs) -> anyhow::Result<ExitCode> {
         api::shutdown_signal().await;
         closing.close();
     };
+    let write_stall = config.live.stall_timeout;
     let server = tokio::spawn(api::serve_app(
         listener,
         api::router_with(host.clone(), config),
+        write_stall,
         shutdown,
     ));
     // The folder is loaded before the configured subscriptions start, so their names resolve.

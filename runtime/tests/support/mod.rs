@@ -3,6 +3,7 @@
 
 pub mod api;
 pub mod openapi;
+pub mod wire;
 
 use std::io::{BufRead, BufReader};
 use std::net::TcpListener;
