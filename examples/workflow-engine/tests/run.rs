@@ -1,7 +1,8 @@
 //! The workflow-engine example's one command (`run.sh`), run on this build's engine binary on
 //! both stores. On Redis the executor runs as a process of its own, crashes mid-run after
 //! publishing a task's completion but before acknowledging it, and is restarted. The script
-//! checks that every execution completes with each step exactly once and exits non-zero
+//! checks that every execution completes with each step exactly once — also after the engine
+//! running the worker is SIGKILLed mid-run and restarted — and exits non-zero
 //! naming what went wrong.
 
 use std::path::Path;
@@ -36,6 +37,10 @@ fn completed_executions(out: &str) -> usize {
 #[test]
 fn every_execution_completes_its_three_steps_on_the_embedded_store() {
     let out = run(&[]);
+    assert!(
+        out.contains("killed while"),
+        "the engine was killed mid-run: {out}"
+    );
     assert_eq!(completed_executions(&out), 3, "{out}");
 }
 
@@ -45,5 +50,9 @@ fn a_crashed_executor_resumes_without_losing_or_repeating_a_step_on_redis() {
     let out = run(&["--redis"]);
     assert!(out.contains("crashing on purpose"), "{out}");
     assert!(out.contains("duplicate=true"), "{out}");
+    assert!(
+        out.contains("killed while"),
+        "the engine was killed mid-run: {out}"
+    );
     assert_eq!(completed_executions(&out), 3, "{out}");
 }
