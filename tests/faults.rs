@@ -119,24 +119,26 @@ fn sigkills_at_random_points_under_load(store: Option<&str>, seed: u64) {
 // ---------------------------------------------------------------------------------------
 // 2. and 3. Redis restarted, or gone for a while, under load.
 
+/// `eddy serve` on `redis` with the subscriptions, and three clients publishing 3,000 events
+/// to it (seeded by `seed`).
+fn serve_under_load(redis: &RedisServer, dir: &Path, seed: u64) -> (Server, Load) {
+    let config = write_subscriptions(dir);
+    let server = Server::start(&dir.join("data"), Some(&redis.url()), Some(&config), None);
+    let load = Load::start(
+        &Address::new(server.addr),
+        STREAM,
+        &history(3_000, seed),
+        3,
+        seed,
+    );
+    (server, load)
+}
+
 #[test]
 fn redis_with_appendfsync_always_restarted_under_load_keeps_every_acknowledged_event() {
     let mut redis = RedisServer::start_with(&AOF_ALWAYS);
     let dir = tempfile::tempdir().unwrap();
-    let config = write_subscriptions(dir.path());
-    let server = Server::start(
-        &dir.path().join("data"),
-        Some(&redis.url()),
-        Some(&config),
-        None,
-    );
-    let load = Load::start(
-        &Address::new(server.addr),
-        STREAM,
-        &history(3_000, 21),
-        3,
-        21,
-    );
+    let (server, load) = serve_under_load(&redis, dir.path(), 21);
     for acked in [500, 1_400, 2_300] {
         wait_until(TIMEOUT, "publishes to be acknowledged", || {
             load.acked() >= acked
@@ -156,20 +158,7 @@ fn redis_with_appendfsync_always_restarted_under_load_keeps_every_acknowledged_e
 fn while_redis_is_unreachable_publishes_get_503_and_everything_resumes_when_it_is_back() {
     let mut redis = RedisServer::start_with(&AOF_ALWAYS);
     let dir = tempfile::tempdir().unwrap();
-    let config = write_subscriptions(dir.path());
-    let server = Server::start(
-        &dir.path().join("data"),
-        Some(&redis.url()),
-        Some(&config),
-        None,
-    );
-    let load = Load::start(
-        &Address::new(server.addr),
-        STREAM,
-        &history(3_000, 31),
-        3,
-        31,
-    );
+    let (server, load) = serve_under_load(&redis, dir.path(), 31);
     wait_until(TIMEOUT, "publishes to be acknowledged", || {
         load.acked() >= 200
     });
