@@ -1,7 +1,8 @@
 //! Quarantine: a subscription whose plugin keeps faulting is paused, with the reason, instead
 //! of dead-lettering event after event for ever; the other subscriptions go on, and a resume
-//! processes again whatever the quarantine held back. (A new plugin version resuming it, over
-//! HTTP, is in `hot_reload.rs`.)
+//! processes again whatever the quarantine held back; a plugin burning its fuel on every event
+//! does not starve the others. (A new plugin version resuming it, over HTTP, is in
+//! `hot_reload.rs`.)
 
 mod support;
 
@@ -249,6 +250,58 @@ fn a_handler_whose_output_keeps_breaking_the_bound_is_quarantined() {
         assert!(
             out.map(|page| page.is_empty()).unwrap_or(true),
             "nothing of the flood was appended"
+        );
+    });
+}
+
+/// A plugin that burns its whole fuel on every event (and is never quarantined) does not
+/// starve another subscription: plugin calls run on tokio's blocking pool, one batch per
+/// worker, so the hog keeps one thread busy while the other subscription gets its events
+/// through — long before the hog is done with its own.
+#[test]
+fn a_plugin_burning_its_fuel_on_every_event_does_not_starve_another_subscription() {
+    runtime().block_on(async {
+        let rig = Rig::new().await;
+        const HOG_EVENTS: usize = 150;
+        let hog = serde_json::json!({
+            "streams": ["hog"],
+            "retry": {"max_attempts": 1},
+            "quarantine_after": 0,
+            "batch": 8,
+        });
+        rig.host.start(spec("hog", "fx_loop", hog)).await.unwrap();
+        let loops = (0..HOG_EVENTS)
+            .map(|i| CloudEvent::new(format!("h{i}"), "/test", "loop").with_subject("h"))
+            .collect();
+        rig.store.append("hog", Append::new(loops)).await.unwrap();
+        wait_for(&rig, "hog", "the hog to be burning fuel", |i| {
+            i.stats.failed > 0
+        })
+        .await;
+
+        rig.host
+            .start(spec(
+                "counter",
+                "fx_per_event_reducer",
+                serde_json::json!({}),
+            ))
+            .await
+            .unwrap();
+        publish(&rig, &["count"; 500]).await;
+        rig.caught_up("counter").await;
+        let state = rig.host.projection("counter", "s").await.unwrap().unwrap();
+        let state: serde_json::Value = serde_json::from_slice(&state.state).unwrap();
+        assert_eq!(state["count"], 500, "{state}");
+
+        let hog = rig.host.info("hog").await.unwrap();
+        assert!(
+            (hog.stats.failed as usize) < HOG_EVENTS / 2,
+            "the other subscription finished while the hog still had most of its events to \
+             burn through, not after it: {hog:?}"
+        );
+        assert_eq!(
+            hog.status, "running",
+            "a hog that is never quarantined keeps going"
         );
     });
 }
