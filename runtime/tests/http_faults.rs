@@ -511,3 +511,47 @@ async fn a_thousand_open_connections_leave_the_server_answering_others() {
     assert!(server.store.stream("held").await.unwrap().is_none());
     server.assert_healthy().await;
 }
+
+/// Slowloris: clients that trickle their request headers a byte at a time, or stop half-way,
+/// are cut off once their headers have taken longer than the stall timeout — before any
+/// handler runs — and their tasks end; other clients are answered all along.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn clients_that_never_finish_their_headers_are_cut_off_after_the_stall_timeout() {
+    let stall = Duration::from_secs(1);
+    let server = Server::start(ApiConfig {
+        live: LiveLimits {
+            buffer: 16,
+            stall_timeout: stall,
+        },
+        ..ApiConfig::default()
+    })
+    .await;
+    let baseline = baseline_tasks(&server).await;
+    let mut stalled = Vec::new();
+    for i in 0..20 {
+        let mut conn = server.connect().await;
+        conn.write(b"GET /healthz HTTP/1.1\r\nhost: t\r\nx-slow: ")
+            .await
+            .unwrap();
+        stalled.push((i % 2 == 0, conn));
+    }
+    // Half of them keep sending a byte every 200 ms, which a per-read timeout would not catch.
+    let started = tokio::time::Instant::now();
+    while started.elapsed() < stall * 2 {
+        for (trickles, conn) in stalled.iter_mut() {
+            if *trickles {
+                let _ = conn.write(b"a").await;
+            }
+        }
+        server.assert_healthy().await;
+        tokio::time::sleep(Duration::from_millis(200)).await;
+    }
+    for (_, conn) in stalled.iter_mut() {
+        conn.until_closed(stall * 5)
+            .await
+            .expect("the server closes a connection whose headers never end");
+    }
+    drop(stalled);
+    tasks_back_to(baseline, Duration::from_secs(5)).await;
+    server.assert_healthy().await;
+}
