@@ -108,29 +108,6 @@ pub(super) struct Running {
     tasks: Vec<JoinHandle<()>>,
 }
 
-/// The consumer name on a store only one process can open: the same across restarts.
-pub const SINGLE_PROCESS_CONSUMER: &str = "local";
-
-/// A consumer name of this process alone: host, process id and start time, with characters
-/// consumer names may not hold replaced.
-fn process_consumer_name() -> String {
-    let host = std::env::var("HOSTNAME").unwrap_or_else(|_| "eddy".to_string());
-    format!(
-        "{host}-{}-{}",
-        std::process::id(),
-        crate::store::now_ms() % 100_000
-    )
-    .chars()
-    .map(|c| {
-        if c.is_ascii_alphanumeric() || matches!(c, '.' | '_' | '-') {
-            c
-        } else {
-            '_'
-        }
-    })
-    .collect()
-}
-
 /// Runs subscriptions against one store.
 pub struct SubscriptionHost {
     pub(super) store: Arc<dyn EventStore>,
@@ -157,11 +134,7 @@ impl SubscriptionHost {
         engine: PluginEngine,
         plugins_dir: Option<PathBuf>,
     ) -> Self {
-        let consumer = if store.single_process() {
-            SINGLE_PROCESS_CONSUMER.to_string()
-        } else {
-            process_consumer_name()
-        };
+        let consumer = super::consumer_name::default_for(store.as_ref());
         Self {
             store,
             engine,

@@ -19,6 +19,7 @@
 //! With a watched plugins folder, [`SidecarBindings`] start a subscription for each
 //! `<name>.toml` beside its plugin, and workers move to a new plugin version between batches.
 
+mod consumer_name;
 pub mod dead_letter;
 mod handler_worker;
 mod host;
