@@ -67,6 +67,17 @@ async fn wait_for(
     }
 }
 
+/// The events the `counter` subscription (`fx_per_event_reducer`) has counted for subject
+/// `s`, once it has caught up.
+async fn counted(rig: &Rig) -> u64 {
+    rig.caught_up("counter").await;
+    let state = rig.host.projection("counter", "s").await.unwrap().unwrap();
+    let state: serde_json::Value = serde_json::from_slice(&state.state).unwrap();
+    state["count"]
+        .as_u64()
+        .unwrap_or_else(|| panic!("no count: {state}"))
+}
+
 #[test]
 fn a_plugin_that_keeps_trapping_is_quarantined_and_the_others_go_on() {
     runtime().block_on(async {
@@ -110,10 +121,7 @@ fn a_plugin_that_keeps_trapping_is_quarantined_and_the_others_go_on() {
         );
 
         // The other subscription on the same stream processes every event.
-        rig.caught_up("counter").await;
-        let state = rig.host.projection("counter", "s").await.unwrap().unwrap();
-        let state: serde_json::Value = serde_json::from_slice(&state.state).unwrap();
-        assert_eq!(state["count"], 20, "{state}");
+        assert_eq!(counted(&rig).await, 20);
 
         // Quarantined means stopped: nothing more is tried.
         let failed = info.stats.failed;
@@ -288,10 +296,7 @@ fn a_plugin_burning_its_fuel_on_every_event_does_not_starve_another_subscription
             .await
             .unwrap();
         publish(&rig, &["count"; 500]).await;
-        rig.caught_up("counter").await;
-        let state = rig.host.projection("counter", "s").await.unwrap().unwrap();
-        let state: serde_json::Value = serde_json::from_slice(&state.state).unwrap();
-        assert_eq!(state["count"], 500, "{state}");
+        assert_eq!(counted(&rig).await, 500);
 
         let hog = rig.host.info("hog").await.unwrap();
         assert!(

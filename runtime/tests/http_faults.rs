@@ -338,17 +338,22 @@ async fn clients_gone_mid_response_leave_the_live_count_and_free_their_tasks() {
     server.assert_healthy().await;
 }
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn live_clients_that_never_read_are_cut_off_and_a_reader_gets_every_event() {
-    let stall = Duration::from_secs(1);
-    let server = Server::start(ApiConfig {
+/// A server whose peers may stall for `stall` (live clients with a 16-event buffer).
+async fn server_with_stall_timeout(stall: Duration) -> Server {
+    Server::start(ApiConfig {
         live: LiveLimits {
             buffer: 16,
             stall_timeout: stall,
         },
         ..ApiConfig::default()
     })
-    .await;
+    .await
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn live_clients_that_never_read_are_cut_off_and_a_reader_gets_every_event() {
+    let stall = Duration::from_secs(1);
+    let server = server_with_stall_timeout(stall).await;
     let baseline = baseline_tasks(&server).await;
     // Twenty clients with small receive buffers ask for the stream, ten over server-sent
     // events and ten over WebSocket, and never read a byte.
@@ -518,14 +523,7 @@ async fn a_thousand_open_connections_leave_the_server_answering_others() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn clients_that_never_finish_their_headers_are_cut_off_after_the_stall_timeout() {
     let stall = Duration::from_secs(1);
-    let server = Server::start(ApiConfig {
-        live: LiveLimits {
-            buffer: 16,
-            stall_timeout: stall,
-        },
-        ..ApiConfig::default()
-    })
-    .await;
+    let server = server_with_stall_timeout(stall).await;
     let baseline = baseline_tasks(&server).await;
     let mut stalled = Vec::new();
     for i in 0..20 {
