@@ -97,7 +97,11 @@ fn scaffold_build_and_replay(
 
     let (report, ok) = check(&wasm);
     assert!(ok, "{report:#}");
-    let form = if lang == "rust" { "-batch" } else { "" };
+    let form = match (lang, kind) {
+        ("rust", "reducer") => "-packed",
+        ("rust", _) => "-batch",
+        _ => "",
+    };
     assert_eq!(report["world"], format!("{kind}{form}"), "{report:#}");
     assert_eq!(report["deterministic_safe"], true);
 
@@ -178,7 +182,7 @@ fn assert_checked(plugin: &Path, world: &str) {
 #[test]
 fn the_guides_rust_steps_give_a_reducer_that_passes_its_case_and_other_kinds_build_too() {
     let plugin = follow_the_guide("rust");
-    assert_checked(&plugin, "reducer-batch");
+    assert_checked(&plugin, "reducer-packed");
     let manifest = std::fs::read_to_string(plugin.join("Cargo.toml")).unwrap();
     assert!(
         manifest.contains(r#"guest-sdk = { path = "../../../../../guest-sdk" }"#),
@@ -250,8 +254,9 @@ fn new_refuses_bad_names_unknown_kinds_and_existing_folders() {
 #[test]
 fn check_names_the_world_imports_and_exports_of_the_example_plugins() {
     for (name, world) in [
-        ("order_totals", "reducer-batch"),
-        ("workflow_state", "reducer-batch"),
+        ("order_totals", "reducer-packed"),
+        ("workflow_state", "reducer-packed"),
+        ("fx_echo_v010", "reducer-batch"),
         ("type_filter", "filter-batch"),
         ("high_value", "handler-batch"),
         ("fx_per_event_reducer", "reducer"),
@@ -300,8 +305,8 @@ fn check_names_the_world_imports_and_exports_of_the_example_plugins() {
     );
     let text = success(&human, "check");
     for line in [
-        "world:   eddy:plugin/reducer-batch@0.1.0 (many events per call)",
-        "apply-events",
+        "world:   eddy:plugin/reducer-packed@0.1.1 (many events per call, packed in one buffer)",
+        "apply-packed-events",
         "deterministic-safe: yes",
     ] {
         assert!(text.contains(line), "{line:?} in:\n{text}");

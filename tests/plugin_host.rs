@@ -35,8 +35,9 @@ fn json(bytes: &[u8]) -> serde_json::Value {
 #[test]
 fn each_example_plugin_is_detected_as_its_world() {
     let cases = [
-        ("order_totals", PluginKind::Reducer, CallForm::Batched),
-        ("workflow_state", PluginKind::Reducer, CallForm::Batched),
+        ("order_totals", PluginKind::Reducer, CallForm::Packed),
+        ("workflow_state", PluginKind::Reducer, CallForm::Packed),
+        ("fx_echo_v010", PluginKind::Reducer, CallForm::Batched),
         ("type_filter", PluginKind::Filter, CallForm::Batched),
         ("high_value", PluginKind::Handler, CallForm::Batched),
         (
@@ -61,6 +62,92 @@ fn each_example_plugin_is_detected_as_its_world() {
         assert_eq!(plugin.hash().len(), 64, "a SHA-256 in hex");
         assert_eq!(plugin.name(), name);
     }
+}
+
+/// Events that use every field, every absent optional, extensions, binary data and non-ASCII.
+fn varied_events() -> Vec<CloudEvent> {
+    use eddy::event::{Data, ExtensionValue};
+    let mut full = event("ü-1", "order.created", "order-ß");
+    full.extensions
+        .insert("tenant".into(), ExtensionValue::String("acme".into()));
+    full.extensions
+        .insert("attempt".into(), ExtensionValue::Integer(3));
+    full.datacontenttype = Some("application/json".into());
+    full.data = Some(
+        Data::from_bytes(
+            r#"{"qty":2,"note":"ñ"}"#.as_bytes().to_vec(),
+            Some("application/json"),
+        )
+        .unwrap(),
+    );
+    full.dataschema = Some("https://example.com/order.json".into());
+    let bare = CloudEvent::new("2", "/bare", "order.paid");
+    let mut binary = CloudEvent::new("3", "/bin", "blob");
+    binary.datacontenttype = Some("application/octet-stream".into());
+    binary.data = Some(Data::Binary(vec![0, 159, 255, 10]));
+    vec![full, bare.clone(), binary, bare]
+}
+
+#[test]
+fn the_packed_and_record_forms_hand_a_reducer_the_same_events_field_for_field() {
+    let events = varied_events();
+    let packed = instance("fx_echo");
+    let records = instance("fx_echo_v010");
+    assert_eq!(packed.plugin().world().to_string(), "reducer-packed");
+    assert_eq!(records.plugin().world().to_string(), "reducer-batch");
+    let (mut packed, mut records) = (packed, records);
+    let all = batch(&events);
+    let init = packed.init().unwrap();
+    let from_packed = packed.apply(init, &all).unwrap();
+    let init = records.init().unwrap();
+    let from_records = records.apply(init, &all).unwrap();
+    assert_eq!(
+        String::from_utf8_lossy(&from_packed),
+        String::from_utf8_lossy(&from_records)
+    );
+    let seen = json(&from_packed);
+    assert_eq!(seen.as_array().unwrap().len(), events.len());
+    let first = &seen[0];
+    assert_eq!(first["id"], "ü-1");
+    assert_eq!(first["source"], "/test");
+    assert_eq!(first["type"], "order.created");
+    assert_eq!(first["specversion"], "1.0");
+    assert_eq!(first["subject"], "order-ß");
+    assert_eq!(first["time"], "2026-01-01T00:00:00Z");
+    assert_eq!(first["datacontenttype"], "application/json");
+    assert_eq!(first["dataschema"], "https://example.com/order.json");
+    let data: Vec<u8> = serde_json::from_value(first["data"].clone()).unwrap();
+    assert_eq!(data, r#"{"qty":2,"note":"ñ"}"#.as_bytes());
+    let mut extensions: Vec<(String, String)> =
+        serde_json::from_value(first["extensions"].clone()).unwrap();
+    extensions.sort();
+    assert_eq!(
+        extensions,
+        [
+            ("attempt".to_string(), "3".to_string()),
+            ("tenant".to_string(), "acme".to_string())
+        ]
+    );
+    assert_eq!(first["stream"], "test");
+    assert_eq!(first["position"], "0-1");
+    // After a full event, a bare one carries nothing over from it.
+    let bare = &seen[1];
+    for absent in ["subject", "time", "datacontenttype", "dataschema", "data"] {
+        assert!(bare[absent].is_null(), "{absent}: {bare}");
+    }
+    assert_eq!(bare["extensions"], serde_json::json!([]));
+    let binary: Vec<u8> = serde_json::from_value(seen[2]["data"].clone()).unwrap();
+    assert_eq!(binary, [0, 159, 255, 10]);
+    assert_eq!(seen[3]["position"], "0-4");
+
+    // One event per call gives the same state as the whole batch in one call.
+    let mut one_by_one = packed.init().unwrap();
+    for (i, e) in events.iter().enumerate() {
+        let mut single = EventBatch::with_capacity(1);
+        single.push(e, "test", Position::new(0, i as u64 + 1));
+        one_by_one = packed.apply(one_by_one, &single).unwrap();
+    }
+    assert_eq!(one_by_one, from_packed);
 }
 
 #[test]

@@ -1,5 +1,6 @@
 //! The loop shared by every batched export: one event at a time, stop at the first error.
 
+use crate::packed::PackedEvents;
 use crate::{Error, Event};
 
 /// The first event of a batch that failed: `index` within the batch, and why.
@@ -29,6 +30,39 @@ pub(crate) fn run_batch<T>(
         results.push(each(event).map_err(|error| BatchFailure { index, error })?);
     }
     Ok(results)
+}
+
+/// [`run_batch`] over a `packed-events` buffer: each event is read into one reused [`Event`]
+/// just before it is processed. A buffer that cannot be read fails at the event it cuts off,
+/// as a reject (retrying would read the same bytes).
+pub(crate) fn run_packed<T>(
+    packed: &[u8],
+    mut enter: impl FnMut(u32),
+    mut each: impl FnMut(&Event) -> Result<T, Error>,
+) -> Result<Vec<T>, BatchFailure> {
+    let mut events = PackedEvents::new(packed);
+    let mut event = Event::default();
+    let mut results = Vec::new();
+    let mut index = 0u32;
+    loop {
+        match events.read_into(&mut event) {
+            Ok(true) => {}
+            Ok(false) => return Ok(results),
+            Err(malformed) => {
+                return Err(BatchFailure {
+                    index,
+                    error: Error::reject(format!(
+                        "the host sent events this SDK cannot read (field `{}`): is the \
+                         plugin built for another eddy:plugin version?",
+                        malformed.0
+                    )),
+                });
+            }
+        }
+        enter(index);
+        results.push(each(&event).map_err(|error| BatchFailure { index, error })?);
+        index += 1;
+    }
 }
 
 #[cfg(test)]
@@ -89,6 +123,51 @@ mod tests {
             }
         );
         assert_eq!(seen, ["ok", "bad"]);
+    }
+
+    #[test]
+    fn a_packed_batch_runs_like_the_same_events_as_a_list() {
+        let events = events(&["a", "bad", "c"]);
+        let run = |packed: bool| {
+            let mut trace = Vec::new();
+            let trace_ref = std::cell::RefCell::new(&mut trace);
+            let each = |e: &Event| {
+                trace_ref.borrow_mut().push(format!("run {}", e.ty));
+                if e.ty == "bad" {
+                    Err(Error::reject("no"))
+                } else {
+                    Ok(())
+                }
+            };
+            let enter = |i| trace_ref.borrow_mut().push(format!("enter {i}"));
+            let result = if packed {
+                run_packed(&crate::packed::pack(&events), enter, each)
+            } else {
+                run_batch(&events, enter, each)
+            };
+            (result, trace)
+        };
+        assert_eq!(run(true), run(false));
+        assert_eq!(run(true).0.unwrap_err().index, 1);
+    }
+
+    #[test]
+    fn an_unreadable_packed_batch_is_a_reject_at_the_event_it_cuts() {
+        let packed = crate::packed::pack(&events(&["a", "b"]));
+        let mut seen = 0;
+        let err = run_packed(
+            &packed[..packed.len() - 1],
+            |_| {},
+            |_| {
+                seen += 1;
+                Ok(())
+            },
+        )
+        .unwrap_err();
+        assert_eq!(err.index, 1);
+        assert!(!err.error.is_retry());
+        assert!(err.error.message().contains("field `position`"), "{err:?}");
+        assert_eq!(seen, 1);
     }
 
     #[test]

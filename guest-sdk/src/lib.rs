@@ -63,8 +63,9 @@
 //!   every run and at every batch size. There is no filesystem, network or environment; the
 //!   clock reads the current event's `time` and randomness is seeded from its `id`. Keep maps
 //!   in the state as `BTreeMap` so that their JSON is ordered.
-//! - **Batches.** The SDK implements the batched worlds: one call carries many events, and the
-//!   SDK loops over them, decoding a reducer's state once and encoding it once per call. On the
+//! - **Batches.** The SDK implements the batched worlds (`reducer-packed`, `filter-batch`,
+//!   `handler-batch`): one call carries many events, and the SDK loops over them, decoding a
+//!   reducer's state once and encoding it once per call. On the
 //!   first error it stops; the host replays the events before it, so never keep state outside
 //!   [`Reducer::State`].
 //! - **Panics** abort the call (a wasm trap): the host fails that call, not itself.
@@ -84,6 +85,7 @@
 //! - `error` — [`Error`]: retry or reject.
 //! - `reducer`, `filter`, `handler` — the three traits, and the batch loop behind each.
 //! - `batch` — the loop they share: enter each event, stop at the first error.
+//! - `packed` — reading a reducer's events out of the one buffer they arrive in.
 //! - [`config`], [`log`] — the host imports, as plain functions.
 //! - `host` — the table through which the `export!` expansion connects those to the host.
 
@@ -97,6 +99,7 @@ mod filter;
 mod handler;
 mod host;
 pub mod log;
+mod packed;
 mod reducer;
 
 pub use error::Error;
@@ -108,7 +111,7 @@ pub use reducer::Reducer;
 /// Exports a type as this component's plugin: `export!(MyType: Reducer);`, `: Filter` or `: Handler`.
 ///
 /// Write it once per plugin crate, at the crate root or in any module. It generates the
-/// WebAssembly bindings of the matching batched world (`eddy:plugin/reducer-batch`,
+/// WebAssembly bindings of the matching batched world (`eddy:plugin/reducer-packed`,
 /// `filter-batch` or `handler-batch`) and the glue that calls your trait impl; all of it stays
 /// hidden inside an anonymous `const`, so none of its names can clash with yours.
 ///
@@ -190,6 +193,14 @@ pub mod __private {
         events: &[Event],
     ) -> Result<Vec<u8>, BatchFailure> {
         crate::reducer::apply_events::<R>(state, events, crate::host::enter_event)
+    }
+
+    /// `apply-packed-events` of `R`, entering each event through the host.
+    pub fn reducer_apply_packed_events<R: Reducer>(
+        state: &[u8],
+        events: &[u8],
+    ) -> Result<Vec<u8>, BatchFailure> {
+        crate::reducer::apply_packed_events::<R>(state, events, crate::host::enter_event)
     }
 
     /// `filter-events` of `F`, entering each event through the host.

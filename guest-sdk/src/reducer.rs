@@ -1,6 +1,6 @@
 //! Reducers: fold a subject's events into a state.
 
-use crate::batch::{BatchFailure, run_batch};
+use crate::batch::{BatchFailure, run_batch, run_packed};
 use crate::{Error, Event};
 use serde::Serialize;
 use serde::de::DeserializeOwned;
@@ -52,16 +52,37 @@ pub(crate) fn apply_events<R: Reducer>(
     events: &[Event],
     enter: impl FnMut(u32),
 ) -> Result<Vec<u8>, BatchFailure> {
-    let mut state = R::decode_state(state).map_err(|err| BatchFailure {
+    let mut state = decode_before::<R>(state)?;
+    run_batch(events, enter, |event| R::apply_event(&mut state, event))?;
+    encode_after::<R>(&state, events.len())
+}
+
+/// `apply-packed-events`: [`apply_events`] over a `packed-events` buffer.
+pub(crate) fn apply_packed_events<R: Reducer>(
+    state: &[u8],
+    packed: &[u8],
+    enter: impl FnMut(u32),
+) -> Result<Vec<u8>, BatchFailure> {
+    let mut state = decode_before::<R>(state)?;
+    let applied = run_packed(packed, enter, |event| R::apply_event(&mut state, event))?;
+    encode_after::<R>(&state, applied.len())
+}
+
+/// The state before a call; one that does not decode is a reject at index 0.
+fn decode_before<R: Reducer>(state: &[u8]) -> Result<R::State, BatchFailure> {
+    R::decode_state(state).map_err(|err| BatchFailure {
         index: 0,
         error: Error::reject(format!(
             "cannot decode the reducer state: {}",
             err.message()
         )),
-    })?;
-    run_batch(events, enter, |event| R::apply_event(&mut state, event))?;
-    R::encode_state(&state).map_err(|error| BatchFailure {
-        index: u32::try_from(events.len().saturating_sub(1)).unwrap_or(u32::MAX),
+    })
+}
+
+/// The state after a call of `events` events; failing to encode it is reported at the last one.
+fn encode_after<R: Reducer>(state: &R::State, events: usize) -> Result<Vec<u8>, BatchFailure> {
+    R::encode_state(state).map_err(|error| BatchFailure {
+        index: u32::try_from(events.saturating_sub(1)).unwrap_or(u32::MAX),
         error,
     })
 }
@@ -226,6 +247,31 @@ mod tests {
                 Ok(state.to_string().into_bytes())
             }
         }
+    }
+
+    #[test]
+    fn packed_and_listed_events_give_the_same_state_and_failures() {
+        let events = [
+            ev("add", r#"{"n":5}"#),
+            ev("add", r#"{"n":-2}"#),
+            ev("boom", "{}"),
+        ];
+        let packed = crate::packed::pack(&events[..2]);
+        assert_eq!(
+            apply_packed_events::<Sum>(&init::<Sum>(), &packed, |_| {}),
+            apply_events::<Sum>(&init::<Sum>(), &events[..2], |_| {})
+        );
+        let packed = crate::packed::pack(&events);
+        assert_eq!(
+            apply_packed_events::<Sum>(&init::<Sum>(), &packed, |_| {}),
+            apply_events::<Sum>(&init::<Sum>(), &events, |_| {})
+        );
+        let err =
+            apply_packed_events::<Fussy>(b"1", &crate::packed::pack(&events), |_| {}).unwrap_err();
+        assert_eq!(
+            err.index, 2,
+            "encoding failures are reported at the last event"
+        );
     }
 
     #[test]

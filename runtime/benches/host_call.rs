@@ -1,8 +1,8 @@
 //! Micro-benchmarks of the host call path, guarding against regressions:
 //!
 //! - `apply_events/<n>`: one batched reducer call of the order-totals component over `n`
-//!   events of one order (the WIT records built beforehand);
-//! - `event_batch/1000`: turning 1,000 stored events into the WIT records of a call;
+//!   events of one order (the events encoded beforehand);
+//! - `event_batch/1000`: encoding 1,000 stored events for a call (the packed buffer);
 //! - `order_state/decode_encode`: the JSON round trip of an order's state that the guest SDK
 //!   does once per call (measured natively, with the plugin's own state type).
 //!

@@ -15,16 +15,16 @@ use proc_macro::TokenStream;
 /// The WIT contract, embedded so that it travels with the macro.
 const PLUGIN_WIT: &str = include_str!("../../../wit/plugin.wit");
 
-/// Expands to the bindings and glue of one batched plugin world (`reducer`, `filter` or
+/// Expands to the bindings and glue of one batched plugin world (for `reducer`, `filter` or
 /// `handler`) for the type alias `__EddyPlugin` in scope; invoked only by `guest_sdk::export!`.
 #[doc(hidden)]
 #[proc_macro]
 pub fn __export_world(input: TokenStream) -> TokenStream {
     let kind = input.to_string();
     let glue = match kind.trim() {
-        "reducer" => REDUCER_GLUE,
-        "filter" => FILTER_GLUE,
-        "handler" => HANDLER_GLUE,
+        "reducer" => REDUCER_GLUE.to_string(),
+        "filter" => format!("{EVENTS_GLUE}{FILTER_GLUE}"),
+        "handler" => format!("{EVENTS_GLUE}{HANDLER_GLUE}"),
         other => {
             return compile_error(&format!(
                 "guest-sdk-macros: unknown plugin kind `{other}` (expected reducer, filter or \
@@ -32,7 +32,12 @@ pub fn __export_world(input: TokenStream) -> TokenStream {
             ));
         }
     };
-    let world = format!("{}-batch", kind.trim());
+    // Reducers take the packed form (the events of a call in one buffer, the fastest to cross
+    // into WebAssembly); filters and handlers the batched form.
+    let world = match kind.trim() {
+        "reducer" => "reducer-packed".to_string(),
+        other => format!("{other}-batch"),
+    };
     let code = format!(
         r#"
         #[doc(hidden)]
@@ -59,7 +64,7 @@ pub fn __export_world(input: TokenStream) -> TokenStream {
         .unwrap_or_else(|err| compile_error(&format!("guest-sdk-macros: internal error: {err}")))
 }
 
-/// Host imports, wrapped into the SDK's function table, and the event conversion.
+/// Host imports, wrapped into the SDK's function table, and the batch error conversion.
 ///
 /// Every export calls `install_host` first so that `guest_sdk::{log, config}` work from the
 /// user's code, including from `Reducer::init`.
@@ -97,6 +102,20 @@ const COMMON_GLUE: &str = r#"
         });
     }
 
+    fn __eddy_batch_error(
+        failure: ::guest_sdk::__private::BatchFailure,
+    ) -> __eddy_bindings::eddy::plugin::types::BatchError {
+        use __eddy_bindings::eddy::plugin::types::Error as WitError;
+        let error = match failure.error {
+            ::guest_sdk::Error::Retry(message) => WitError::Retry(message),
+            ::guest_sdk::Error::Reject(message) => WitError::Reject(message),
+        };
+        __eddy_bindings::eddy::plugin::types::BatchError { index: failure.index, error }
+    }
+"#;
+
+/// The conversion of a `list<event>` into the SDK's events (filters and handlers).
+const EVENTS_GLUE: &str = r#"
     // Moves every field: no string or payload is copied on the way in.
     fn __eddy_events(
         events: ::std::vec::Vec<__eddy_bindings::eddy::plugin::types::Event>,
@@ -119,17 +138,6 @@ const COMMON_GLUE: &str = r#"
             })
             .collect()
     }
-
-    fn __eddy_batch_error(
-        failure: ::guest_sdk::__private::BatchFailure,
-    ) -> __eddy_bindings::eddy::plugin::types::BatchError {
-        use __eddy_bindings::eddy::plugin::types::Error as WitError;
-        let error = match failure.error {
-            ::guest_sdk::Error::Retry(message) => WitError::Retry(message),
-            ::guest_sdk::Error::Reject(message) => WitError::Reject(message),
-        };
-        __eddy_bindings::eddy::plugin::types::BatchError { index: failure.index, error }
-    }
 "#;
 
 const REDUCER_GLUE: &str = r#"
@@ -139,16 +147,15 @@ const REDUCER_GLUE: &str = r#"
             ::guest_sdk::__private::reducer_init::<__EddyPlugin>()
         }
 
-        fn apply_events(
+        fn apply_packed_events(
             state: ::std::vec::Vec<u8>,
-            events: ::std::vec::Vec<__eddy_bindings::eddy::plugin::types::Event>,
+            events: ::std::vec::Vec<u8>,
         ) -> ::std::result::Result<
             ::std::vec::Vec<u8>,
             __eddy_bindings::eddy::plugin::types::BatchError,
         > {
             __eddy_install_host();
-            let events = __eddy_events(events);
-            ::guest_sdk::__private::reducer_apply_events::<__EddyPlugin>(&state, &events)
+            ::guest_sdk::__private::reducer_apply_packed_events::<__EddyPlugin>(&state, &events)
                 .map_err(__eddy_batch_error)
         }
     }

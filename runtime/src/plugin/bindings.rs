@@ -14,6 +14,20 @@ pub mod reducer_batch {
     });
 }
 
+/// `reducer-packed`: many events per call, in one buffer.
+pub mod reducer_packed {
+    wasmtime::component::bindgen!({
+        path: "../wit",
+        world: "eddy:plugin/reducer-packed",
+        with: {
+            "eddy:plugin/types": super::reducer_batch::eddy::plugin::types,
+            "eddy:plugin/log": super::reducer_batch::eddy::plugin::log,
+            "eddy:plugin/config": super::reducer_batch::eddy::plugin::config,
+            "eddy:plugin/batch-context": super::reducer_batch::eddy::plugin::batch_context,
+        },
+    });
+}
+
 /// `reducer`: one event per call.
 pub mod reducer {
     wasmtime::component::bindgen!({

@@ -1,25 +1,37 @@
 //! Converting between the host's events and the WIT records plugins see.
 
+use std::ops::Range;
+use std::sync::OnceLock;
+
 use sha2::{Digest, Sha256};
 
 use super::bindings::types;
 use super::determinism::EventStamp;
+use super::packed;
 use crate::event::{CloudEvent, Data, EventError, EventTime, Position};
 
-/// Events ready to be handed to a plugin: the WIT records plus what the deterministic
-/// environment needs to know about each.
+/// Events ready to be handed to a plugin, in the form its world takes.
+///
+/// The events are written once, into the `packed-events` buffer that `reducer-packed` plugins
+/// receive as it is; the WIT records the other worlds take are decoded from it on first use.
+/// Beside them, what the deterministic environment needs to know about each event.
 #[derive(Debug, Clone, Default)]
 pub struct EventBatch {
-    pub(crate) events: Vec<types::Event>,
+    packed: Vec<u8>,
+    /// Where each event ends in `packed`.
+    ends: Vec<usize>,
     pub(crate) stamps: Vec<EventStamp>,
+    records: OnceLock<Vec<types::Event>>,
 }
 
 impl EventBatch {
     /// An empty batch with room for `capacity` events.
     pub fn with_capacity(capacity: usize) -> Self {
         Self {
-            events: Vec::with_capacity(capacity),
+            packed: Vec::with_capacity(capacity * 256),
+            ends: Vec::with_capacity(capacity),
             stamps: Vec::with_capacity(capacity),
+            records: OnceLock::new(),
         }
     }
 
@@ -29,40 +41,45 @@ impl EventBatch {
             &event.id,
             event.time.as_ref().map(EventTime::unix_nanos),
         ));
-        self.events.push(types::Event {
-            id: event.id.clone(),
-            source: event.source.clone(),
-            type_: event.ty.clone(),
-            specversion: event.specversion.clone(),
-            subject: event.subject.clone(),
-            time: event.time.as_ref().map(|t| t.as_str().to_string()),
-            datacontenttype: event.datacontenttype.clone(),
-            dataschema: event.dataschema.clone(),
-            data: event.data.as_ref().map(|d| d.as_bytes().to_vec()),
-            extensions: event
-                .extensions
-                .iter()
-                .map(|(k, v)| (k.clone(), v.to_string()))
-                .collect(),
-            stream: stream.to_string(),
-            position: position.to_string(),
-        });
+        packed::encode(&mut self.packed, event, stream, position);
+        self.ends.push(self.packed.len());
+        self.records = OnceLock::new();
     }
 
     /// How many events the batch holds.
     pub fn len(&self) -> usize {
-        self.events.len()
+        self.ends.len()
     }
 
     /// Whether the batch is empty.
     pub fn is_empty(&self) -> bool {
-        self.events.is_empty()
+        self.ends.is_empty()
     }
 
     /// Removes every event, keeping the allocation.
     pub fn clear(&mut self) {
-        self.events.clear();
+        self.packed.clear();
+        self.ends.clear();
         self.stamps.clear();
+        self.records = OnceLock::new();
+    }
+
+    /// The events of `range`, packed (the argument of `apply-packed-events`).
+    pub(crate) fn packed(&self, range: Range<usize>) -> &[u8] {
+        let start = match range.start {
+            0 => 0,
+            i => self.ends[i - 1],
+        };
+        let end = match range.end {
+            0 => 0,
+            i => self.ends[i - 1],
+        };
+        &self.packed[start..end]
+    }
+
+    /// Every event as a WIT record (decoded on first use, then kept).
+    pub(crate) fn records(&self) -> &[types::Event] {
+        self.records.get_or_init(|| packed::decode(&self.packed))
     }
 }
 

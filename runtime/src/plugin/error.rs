@@ -46,10 +46,10 @@ pub enum LoadError {
         /// Which import is missing.
         message: String,
     },
-    /// The component implements none of the `eddy:plugin@0.1.0` worlds.
+    /// The component implements none of the `eddy:plugin@0.1` worlds.
     #[error(
-        "plugin `{plugin}` does not implement any eddy:plugin@0.1.0 world (filter, handler, \
-         reducer, or their -batch forms); it exports [{exports}]{details}"
+        "plugin `{plugin}` does not implement any eddy:plugin@0.1 world (filter, handler, \
+         reducer, or their -batch or -packed forms); it exports [{exports}]{details}"
     )]
     WrongWorld {
         /// The plugin's name.

@@ -10,11 +10,11 @@ use std::sync::Arc;
 use wasmtime::Store;
 
 use super::bindings::{
-    filter, filter_batch, handler, handler_batch, reducer, reducer_batch, types,
+    filter, filter_batch, handler, handler_batch, reducer, reducer_batch, reducer_packed, types,
 };
 use super::convert::{Emitted, EventBatch, emitted_event};
 use super::error::{BatchFailure, CallError};
-use super::kind::{CallForm, PluginKind};
+use super::kind::PluginKind;
 use super::limits::{Limits, MAX_EMITTED_PER_EVENT, MAX_STATE_BYTES};
 use super::loader::{Plugin, WorldPre};
 use super::sandbox::{PluginConfig, Sandbox};
@@ -43,6 +43,7 @@ enum Exports {
     HandlerBatch(handler_batch::HandlerBatch),
     Reducer(reducer::Reducer),
     ReducerBatch(reducer_batch::ReducerBatch),
+    ReducerPacked(reducer_packed::ReducerPacked),
 }
 
 /// What a run over some events has produced so far.
@@ -133,6 +134,7 @@ impl PluginInstance {
             .and_then(|()| match &live.exports {
                 Exports::Reducer(r) => r.call_init(&mut live.store),
                 Exports::ReducerBatch(r) => r.call_init(&mut live.store),
+                Exports::ReducerPacked(r) => r.call_init(&mut live.store),
                 _ => unreachable!("checked by expect_kind"),
             });
         match result {
@@ -234,7 +236,7 @@ impl PluginInstance {
         batch: &EventBatch,
         range: Range<usize>,
     ) -> Result<Acc, BatchFailure<Acc>> {
-        if self.plugin.world().form == CallForm::PerEvent || range.len() <= 1 {
+        if !self.plugin.world().form.is_batched() || range.len() <= 1 {
             return self.run_one_by_one(start, batch, range);
         }
         match self.call(&start, batch, range.clone()) {
@@ -284,8 +286,9 @@ impl PluginInstance {
         let plugin = self.plugin.name.clone();
         let fuel = self.limits.fuel;
         let live = self.live()?;
-        let events = &batch.events[range.clone()];
-        let stamps = &batch.stamps[range];
+        let stamps = &batch.stamps[range.clone()];
+        // Only the record worlds need the WIT records; packed plugins never build them.
+        let events = || &batch.records()[range.clone()];
         let store = &mut live.store;
         store.data_mut().limiter.exceeded = false;
         match live.exports {
@@ -298,33 +301,41 @@ impl PluginInstance {
         let result: wasmtime::Result<Result<Acc, (usize, CallError)>> = store
             .set_fuel(fuel)
             .and_then(|()| match (&live.exports, acc) {
+                (Exports::ReducerPacked(r), Acc::State(state)) => r
+                    .call_apply_packed_events(&mut *store, state, batch.packed(range.clone()))
+                    .map(|r| {
+                        r.map(Acc::State)
+                            .map_err(|e| (e.index as usize, guest(e.error)))
+                    }),
                 (Exports::ReducerBatch(r), Acc::State(state)) => {
-                    r.call_apply_events(&mut *store, state, events).map(|r| {
+                    r.call_apply_events(&mut *store, state, events()).map(|r| {
                         r.map(Acc::State)
                             .map_err(|e| (e.index as usize, guest(e.error)))
                     })
                 }
                 (Exports::Reducer(r), Acc::State(state)) => r
-                    .call_apply_event(&mut *store, state, &events[0])
+                    .call_apply_event(&mut *store, state, &events()[0])
                     .map(|r| r.map(Acc::State).map_err(|e| (0, guest(e)))),
                 (Exports::FilterBatch(f), _) => {
-                    f.call_filter_events(&mut *store, events).map(|r| {
+                    f.call_filter_events(&mut *store, events()).map(|r| {
                         r.map(Acc::Verdicts)
                             .map_err(|e| (e.index as usize, guest(e.error)))
                     })
                 }
-                (Exports::Filter(f), _) => f.call_filter_event(&mut *store, &events[0]).map(|r| {
-                    r.map(|keep| Acc::Verdicts(vec![keep]))
-                        .map_err(|e| (0, guest(e)))
-                }),
+                (Exports::Filter(f), _) => {
+                    f.call_filter_event(&mut *store, &events()[0]).map(|r| {
+                        r.map(|keep| Acc::Verdicts(vec![keep]))
+                            .map_err(|e| (0, guest(e)))
+                    })
+                }
                 (Exports::HandlerBatch(h), _) => h
-                    .call_handle_events(&mut *store, events)
+                    .call_handle_events(&mut *store, events())
                     .map(|r| r.map_err(|e| (e.index as usize, guest(e.error))))
-                    .map(|r| r.and_then(|outs| emitted(&plugin, events, outs))),
+                    .map(|r| r.and_then(|outs| emitted(&plugin, events(), outs))),
                 (Exports::Handler(h), _) => h
-                    .call_handle_event(&mut *store, &events[0])
+                    .call_handle_event(&mut *store, &events()[0])
                     .map(|r| r.map_err(|e| (0, guest(e))))
-                    .map(|r| r.and_then(|outs| emitted(&plugin, events, vec![outs]))),
+                    .map(|r| r.and_then(|outs| emitted(&plugin, events(), vec![outs]))),
                 (_, _) => Ok(Err((
                     0,
                     bad_output(&plugin, "state given to a non-reducer"),
@@ -333,7 +344,7 @@ impl PluginInstance {
         self.settle_fuel();
         match result {
             Ok(Ok(acc)) => {
-                let expected = events.len();
+                let expected = range.len();
                 match &acc {
                     Acc::Verdicts(v) if v.len() != expected => Err(bad_output(
                         &plugin,
@@ -353,8 +364,8 @@ impl PluginInstance {
             // The whole call's output is unusable: treat it like a trap, so the failing event
             // is found by running the events one at a time.
             Ok(Err((WHOLE_CALL, error))) => Err(error),
-            Ok(Err((index, error))) if index >= events.len() => {
-                Err(guest_index_error(&plugin, index, events.len(), error))
+            Ok(Err((index, error))) if index >= range.len() => {
+                Err(guest_index_error(&plugin, index, range.len(), error))
             }
             Ok(Err(failure)) => Ok(Err(failure)),
             Err(error) => Err(self.trapped(error)),
@@ -411,6 +422,7 @@ impl PluginInstance {
             WorldPre::HandlerBatch(p) => p.engine(),
             WorldPre::Reducer(p) => p.engine(),
             WorldPre::ReducerBatch(p) => p.engine(),
+            WorldPre::ReducerPacked(p) => p.engine(),
         };
         let sandbox = Sandbox::new(self.plugin.name.clone(), self.config.clone(), &self.limits);
         let mut store = Store::new(engine, sandbox);
@@ -424,6 +436,7 @@ impl PluginInstance {
             WorldPre::HandlerBatch(p) => Exports::HandlerBatch(p.instantiate(&mut store)?),
             WorldPre::Reducer(p) => Exports::Reducer(p.instantiate(&mut store)?),
             WorldPre::ReducerBatch(p) => Exports::ReducerBatch(p.instantiate(&mut store)?),
+            WorldPre::ReducerPacked(p) => Exports::ReducerPacked(p.instantiate(&mut store)?),
         };
         Ok(Live { store, exports })
     }

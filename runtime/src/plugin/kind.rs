@@ -2,6 +2,10 @@
 
 use std::fmt;
 
+/// The version of the `eddy:plugin` WIT package (`wit/plugin.wit`) this host implements.
+/// Components built against an earlier `0.1.x` load too: the versions are compatible.
+pub const WIT_VERSION: &str = "0.1.1";
+
 /// The three kinds of plugin.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, serde::Serialize, schemars::JsonSchema)]
 #[serde(rename_all = "lowercase")]
@@ -22,6 +26,15 @@ pub enum CallForm {
     PerEvent,
     /// Many events per call (`filter-batch`, `handler-batch`, `reducer-batch` worlds).
     Batched,
+    /// Many events per call in one buffer (`reducer-packed`): the fastest form.
+    Packed,
+}
+
+impl CallForm {
+    /// Whether one call carries many events.
+    pub fn is_batched(self) -> bool {
+        self != CallForm::PerEvent
+    }
 }
 
 /// The `eddy:plugin` world a component implements.
@@ -49,6 +62,7 @@ impl fmt::Display for World {
         match self.form {
             CallForm::PerEvent => write!(f, "{}", self.kind),
             CallForm::Batched => write!(f, "{}-batch", self.kind),
+            CallForm::Packed => write!(f, "{}-packed", self.kind),
         }
     }
 }

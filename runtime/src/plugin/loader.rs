@@ -6,7 +6,9 @@ use std::sync::Arc;
 use sha2::{Digest, Sha256};
 use wasmtime::component::{Component, InstancePre};
 
-use super::bindings::{filter, filter_batch, handler, handler_batch, reducer, reducer_batch};
+use super::bindings::{
+    filter, filter_batch, handler, handler_batch, reducer, reducer_batch, reducer_packed,
+};
 use super::engine::PluginEngine;
 use super::error::LoadError;
 use super::kind::{CallForm, PluginKind, World};
@@ -32,6 +34,7 @@ pub(crate) enum WorldPre {
     HandlerBatch(handler_batch::HandlerBatchPre<Sandbox>),
     Reducer(reducer::ReducerPre<Sandbox>),
     ReducerBatch(reducer_batch::ReducerBatchPre<Sandbox>),
+    ReducerPacked(reducer_packed::ReducerPackedPre<Sandbox>),
 }
 
 impl std::fmt::Debug for Plugin {
@@ -124,8 +127,8 @@ pub(crate) fn hash_of(bytes: &[u8]) -> String {
     hex::encode(Sha256::digest(bytes))
 }
 
-/// Finds the world whose exports (with their exact types) the component has. The batched
-/// forms are tried first: a component that somehow had both is called the fast way.
+/// Finds the world whose exports (with their exact types) the component has. The fastest
+/// forms are tried first: a component that somehow had several is called the fast way.
 fn detect_world(
     plugin: &str,
     engine: &wasmtime::Engine,
@@ -149,6 +152,13 @@ fn detect_world(
             }
         };
     }
+    try_world!(
+        reducer_packed::ReducerPackedPre,
+        ReducerPacked,
+        PluginKind::Reducer,
+        CallForm::Packed,
+        "apply-packed-events"
+    );
     try_world!(
         reducer_batch::ReducerBatchPre,
         ReducerBatch,

@@ -12,6 +12,7 @@ use super::bindings::{config, log, types};
 use super::determinism::{
     EventContext, EventMonotonicClock, EventRandom, EventStamp, EventWallClock,
 };
+use super::kind::WIT_VERSION;
 use super::limits::{Limits, MemoryLimiter};
 use super::output::LogOutput;
 
@@ -157,7 +158,7 @@ pub(crate) fn add_to_linker(
     log::add_to_linker::<Sandbox, HasSelf<Sandbox>>(linker, |s| s)?;
     config::add_to_linker::<Sandbox, HasSelf<Sandbox>>(linker, |s| s)?;
     linker
-        .instance("eddy:plugin/batch-context@0.1.0")?
+        .instance(&format!("eddy:plugin/batch-context@{WIT_VERSION}"))?
         .func_wrap("enter-event", |store, (index,): (u32,)| {
             enter_event(store, index);
             Ok(())

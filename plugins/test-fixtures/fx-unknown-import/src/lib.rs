@@ -14,7 +14,7 @@ mod bindings {
                 get: func(key: string) -> string;
             }
             world reducer-with-secrets {
-                include eddy:plugin/reducer@0.1.0;
+                include eddy:plugin/reducer@0.1.1;
                 import secrets;
             }
         ",

@@ -3,8 +3,9 @@
 //!
 //! Both sides fold each subject's events in calls of `--batch` events, starting from the
 //! encoded initial state and passing the encoded state from call to call, exactly as a
-//! subscription does; the WebAssembly side also builds the WIT records of each call (part of
-//! the host call path). At the end the final states are compared byte for byte.
+//! subscription does; the WebAssembly side also encodes the events of each call for the plugin
+//! (the packed buffer, or the WIT records for plugins of the record worlds: part of the host
+//! call path). At the end the final states are compared byte for byte.
 
 use std::collections::BTreeMap;
 use std::path::PathBuf;
@@ -66,8 +67,8 @@ pub async fn run(args: ReduceArgs) -> anyhow::Result<Report> {
             .count("calls", wasm.per_call.len() as u64)
             .latencies(&wasm.per_call, Unit::Micros)
             .with(
-                "records_ns_per_event",
-                wasm.records.as_secs_f64() * 1e9 / n.max(1) as f64,
+                "encode_ns_per_event",
+                wasm.encode.as_secs_f64() * 1e9 / n.max(1) as f64,
             ),
     );
     report.row(
@@ -139,8 +140,8 @@ fn calls_of(events: &[CloudEvent], batch: usize) -> Vec<Call> {
 
 struct Fold {
     elapsed: Duration,
-    /// Of which building the WIT records of the calls (the host's share before the call).
-    records: Duration,
+    /// Of which encoding the events of the calls (the host's share before the call).
+    encode: Duration,
     per_call: Latencies,
     states: BTreeMap<String, Vec<u8>>,
 }
@@ -159,7 +160,7 @@ fn fold_native(calls: &[Call]) -> Fold {
     }
     Fold {
         elapsed: started.elapsed(),
-        records: Duration::ZERO,
+        encode: Duration::ZERO,
         per_call,
         states,
     }
@@ -170,7 +171,7 @@ fn fold_wasm(instance: &mut PluginInstance, calls: &[Call]) -> anyhow::Result<Fo
     let mut states: BTreeMap<String, Vec<u8>> = BTreeMap::new();
     let mut per_call = Latencies::default();
     let mut batch = EventBatch::with_capacity(calls.first().map_or(0, |c| c.events.len()));
-    let mut records = Duration::ZERO;
+    let mut encode = Duration::ZERO;
     let started = Instant::now();
     for call in calls {
         let at = Instant::now();
@@ -178,7 +179,7 @@ fn fold_wasm(instance: &mut PluginInstance, calls: &[Call]) -> anyhow::Result<Fo
         for (i, event) in call.events.iter().enumerate() {
             batch.push(event, "bench", Position::new(1, i as u64));
         }
-        records += at.elapsed();
+        encode += at.elapsed();
         let state = states.remove(&call.subject).unwrap_or_else(|| init.clone());
         let state = instance
             .apply(state, &batch)
@@ -188,7 +189,7 @@ fn fold_wasm(instance: &mut PluginInstance, calls: &[Call]) -> anyhow::Result<Fo
     }
     Ok(Fold {
         elapsed: started.elapsed(),
-        records,
+        encode,
         per_call,
         states,
     })

@@ -9,7 +9,7 @@ use std::process::ExitCode;
 use anyhow::Context;
 use sha2::{Digest, Sha256};
 
-use crate::plugin::{CallForm, EngineOptions, Interface, LoadError, PluginEngine};
+use crate::plugin::{CallForm, EngineOptions, Interface, LoadError, PluginEngine, WIT_VERSION};
 
 /// Arguments of `eddy plugin check`.
 #[derive(Debug, clap::Args)]
@@ -111,8 +111,9 @@ fn human(report: &Report) -> String {
             let form = match form {
                 CallForm::PerEvent => "one event per call",
                 CallForm::Batched => "many events per call",
+                CallForm::Packed => "many events per call, packed in one buffer",
             };
-            format!("eddy:plugin/{world}@0.1.0 ({form})")
+            format!("eddy:plugin/{world}@{WIT_VERSION} ({form})")
         }
         _ => "none: Eddy would refuse it".to_string(),
     };
