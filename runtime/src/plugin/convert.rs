@@ -6,7 +6,6 @@ use std::sync::OnceLock;
 use sha2::{Digest, Sha256};
 
 use super::bindings::types;
-use super::determinism::EventStamp;
 use super::packed;
 use crate::event::{CloudEvent, Data, EventError, EventTime, Position};
 
@@ -14,13 +13,15 @@ use crate::event::{CloudEvent, Data, EventError, EventTime, Position};
 ///
 /// The events are written once, into the `packed-events` buffer that `reducer-packed` plugins
 /// receive as it is; the WIT records the other worlds take are decoded from it on first use.
-/// Beside them, what the deterministic environment needs to know about each event.
+/// Beside them, each event's time for the deterministic environment.
 #[derive(Debug, Clone, Default)]
 pub struct EventBatch {
     packed: Vec<u8>,
     /// Where each event ends in `packed`.
     ends: Vec<usize>,
-    pub(crate) stamps: Vec<EventStamp>,
+    /// Each event's time in nanoseconds since the Unix epoch (0 when it has none), for the
+    /// plugin's clocks.
+    times: Vec<i64>,
     records: OnceLock<Vec<types::Event>>,
 }
 
@@ -30,17 +31,15 @@ impl EventBatch {
         Self {
             packed: Vec::with_capacity(capacity * 256),
             ends: Vec::with_capacity(capacity),
-            stamps: Vec::with_capacity(capacity),
+            times: Vec::with_capacity(capacity),
             records: OnceLock::new(),
         }
     }
 
     /// Adds an event read from `stream` at `position`.
     pub fn push(&mut self, event: &CloudEvent, stream: &str, position: Position) {
-        self.stamps.push(EventStamp::new(
-            &event.id,
-            event.time.as_ref().map(EventTime::unix_nanos),
-        ));
+        self.times
+            .push(event.time.as_ref().map_or(0, EventTime::unix_nanos));
         packed::encode(&mut self.packed, event, stream, position);
         self.ends.push(self.packed.len());
         self.records = OnceLock::new();
@@ -60,7 +59,7 @@ impl EventBatch {
     pub fn clear(&mut self) {
         self.packed.clear();
         self.ends.clear();
-        self.stamps.clear();
+        self.times.clear();
         self.records = OnceLock::new();
     }
 
@@ -75,6 +74,12 @@ impl EventBatch {
             i => self.ends[i - 1],
         };
         &self.packed[start..end]
+    }
+
+    /// What the deterministic environment needs of event `index`: its time and its id.
+    pub(crate) fn stamp(&self, index: usize) -> (i64, &str) {
+        let start = index.checked_sub(1).map_or(0, |i| self.ends[i]);
+        (self.times[index], packed::id(&self.packed[start..]))
     }
 
     /// Every event as a WIT record (decoded on first use, then kept).

@@ -13,31 +13,16 @@ use std::time::Duration;
 use sha2::{Digest, Sha256};
 use wasmtime_wasi::{HostMonotonicClock, HostWallClock};
 
-/// What the environment needs to know about one event.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub(crate) struct EventStamp {
-    /// The event's time in nanoseconds since the Unix epoch; the epoch itself when it has none.
-    pub time_nanos: i64,
-    /// The random seed: derived from the event's id.
-    pub seed: u64,
-}
+/// The random seed outside any event (e.g. during `init`).
+pub(crate) const OUTSIDE_SEED: u64 = 0x005E_ED0F_EDD1;
 
-impl EventStamp {
-    /// The stamp outside any event (e.g. during `init`): the Unix epoch and a fixed seed.
-    pub(crate) const OUTSIDE: EventStamp = EventStamp {
-        time_nanos: 0,
-        seed: 0x005E_ED0F_EDD1,
-    };
-
-    pub(crate) fn new(id: &str, time_nanos: Option<i64>) -> Self {
-        let digest = Sha256::digest(id.as_bytes());
-        let mut seed = [0u8; 8];
-        seed.copy_from_slice(&digest[..8]);
-        Self {
-            time_nanos: time_nanos.unwrap_or(0),
-            seed: u64::from_le_bytes(seed),
-        }
-    }
+/// The random seed of the event with `id`: the first 8 bytes of its SHA-256, little-endian.
+/// Part of the determinism contract: changing it would change every plugin's random numbers.
+fn seed_of(id: &str) -> u64 {
+    let digest = Sha256::digest(id.as_bytes());
+    let mut seed = [0u8; 8];
+    seed.copy_from_slice(&digest[..8]);
+    u64::from_le_bytes(seed)
 }
 
 /// The current event, shared by the clocks and random generators of one plugin instance.
@@ -47,24 +32,40 @@ pub(crate) struct EventContext {
 
 struct Current {
     time_nanos: i64,
-    rng: SplitMix64,
+    /// The current event's id; its seed is only derived when the plugin first draws a random
+    /// number, since most plugins never do and hashing every event would cost more than
+    /// some plugins' whole work on it.
+    id: String,
+    rng: Option<SplitMix64>,
 }
 
 impl EventContext {
     pub(crate) fn new() -> Arc<Self> {
         Arc::new(Self {
             current: Mutex::new(Current {
-                time_nanos: EventStamp::OUTSIDE.time_nanos,
-                rng: SplitMix64(EventStamp::OUTSIDE.seed),
+                time_nanos: 0,
+                id: String::new(),
+                rng: Some(SplitMix64(OUTSIDE_SEED)),
             }),
         })
     }
 
-    /// Makes `stamp` the current event: clocks read its time, randomness restarts from its seed.
-    pub(crate) fn enter(&self, stamp: EventStamp) {
+    /// Makes the event with `id` and `time_nanos` (since the Unix epoch; 0 when it has no
+    /// time) current: clocks read its time, randomness restarts from its seed.
+    pub(crate) fn enter(&self, time_nanos: i64, id: &str) {
         let mut current = self.current.lock().unwrap_or_else(PoisonError::into_inner);
-        current.time_nanos = stamp.time_nanos;
-        current.rng = SplitMix64(stamp.seed);
+        current.time_nanos = time_nanos;
+        current.id.clear();
+        current.id.push_str(id);
+        current.rng = None;
+    }
+
+    /// Outside any event: the Unix epoch and a fixed seed.
+    pub(crate) fn leave(&self) {
+        let mut current = self.current.lock().unwrap_or_else(PoisonError::into_inner);
+        current.time_nanos = 0;
+        current.id.clear();
+        current.rng = Some(SplitMix64(OUTSIDE_SEED));
     }
 
     fn time_nanos(&self) -> i64 {
@@ -75,11 +76,9 @@ impl EventContext {
     }
 
     fn next_u64(&self) -> u64 {
-        self.current
-            .lock()
-            .unwrap_or_else(PoisonError::into_inner)
-            .rng
-            .next()
+        let mut current = self.current.lock().unwrap_or_else(PoisonError::into_inner);
+        let Current { id, rng, .. } = &mut *current;
+        rng.get_or_insert_with(|| SplitMix64(seed_of(id))).next()
     }
 }
 
@@ -155,21 +154,38 @@ mod tests {
         let context = EventContext::new();
         let mut random = EventRandom(context.clone());
         let clock = EventWallClock(context.clone());
-        let stamp = EventStamp::new("event-1", Some(1_500_000_000));
-        context.enter(stamp);
+        context.enter(1_500_000_000, "event-1");
         let first = (
             random.try_next_u64().unwrap(),
             random.try_next_u64().unwrap(),
         );
         assert_eq!(clock.now(), Duration::from_millis(1500));
-        context.enter(EventStamp::new("event-2", None));
+        context.enter(0, "event-2");
         assert_eq!(clock.now(), Duration::ZERO);
-        context.enter(stamp);
+        context.enter(1_500_000_000, "event-1");
         let again = (
             random.try_next_u64().unwrap(),
             random.try_next_u64().unwrap(),
         );
         assert_eq!(first, again);
         assert_ne!(first.0, first.1);
+    }
+
+    #[test]
+    fn the_seed_is_the_sha256_of_the_id_as_it_always_was() {
+        // Fixed values: a change here changes every plugin's random numbers, so every
+        // reducer state that depends on them, without its code hash changing.
+        let context = EventContext::new();
+        let mut random = EventRandom(context.clone());
+        context.enter(0, "event-1");
+        let drawn = random.try_next_u64().unwrap();
+        let mut expected = SplitMix64(seed_of("event-1"));
+        assert_eq!(drawn, expected.next());
+        assert_eq!(seed_of("event-1"), 0xf9ba_b651_3f86_36ce_u64);
+        context.leave();
+        assert_eq!(
+            random.try_next_u64().unwrap(),
+            SplitMix64(OUTSIDE_SEED).next()
+        );
     }
 }

@@ -286,17 +286,11 @@ impl PluginInstance {
         let plugin = self.plugin.name.clone();
         let fuel = self.limits.fuel;
         let live = self.live()?;
-        let stamps = &batch.stamps[range.clone()];
         // Only the record worlds need the WIT records; packed plugins never build them.
         let events = || &batch.records()[range.clone()];
         let store = &mut live.store;
         store.data_mut().limiter.exceeded = false;
-        match live.exports {
-            Exports::Reducer(_) | Exports::Filter(_) | Exports::Handler(_) => {
-                store.data_mut().enter(stamps[0])
-            }
-            _ => store.data_mut().begin_batch(stamps),
-        }
+        store.data_mut().begin_batch(batch, range.clone());
         let guest = |e: types::Error| guest_error(&plugin, e);
         let result: wasmtime::Result<Result<Acc, (usize, CallError)>> = store
             .set_fuel(fuel)

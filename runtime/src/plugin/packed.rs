@@ -75,6 +75,14 @@ impl std::fmt::Write for ByteWriter<'_> {
     }
 }
 
+/// The id of the event that `bytes` starts with (its first field).
+pub(crate) fn id(mut bytes: &[u8]) -> &str {
+    let bytes = Reader(&mut bytes)
+        .optional()
+        .expect("an event starts with its id");
+    std::str::from_utf8(bytes).expect("packed strings are the UTF-8 this host wrote")
+}
+
 /// Reads packed events back into WIT records, for the worlds that take a `list<event>`.
 ///
 /// The buffer is one this module wrote, so a malformed one is a bug: it panics.

@@ -2,6 +2,7 @@
 //! limits, and the `eddy:plugin` host imports (log, config, batch-context).
 
 use std::collections::BTreeMap;
+use std::ops::Range;
 use std::sync::Arc;
 
 use wasmtime::StoreContextMut;
@@ -9,8 +10,9 @@ use wasmtime::component::{HasSelf, ResourceTable};
 use wasmtime_wasi::{WasiCtx, WasiCtxView, WasiView};
 
 use super::bindings::{config, log, types};
+use super::convert::EventBatch;
 use super::determinism::{
-    EventContext, EventMonotonicClock, EventRandom, EventStamp, EventWallClock,
+    EventContext, EventMonotonicClock, EventRandom, EventWallClock, OUTSIDE_SEED,
 };
 use super::kind::WIT_VERSION;
 use super::limits::{Limits, MemoryLimiter};
@@ -26,8 +28,11 @@ pub(crate) struct Sandbox {
     pub(crate) limiter: MemoryLimiter,
     config: Arc<PluginConfig>,
     context: Arc<EventContext>,
-    /// The events of the batch in flight, for `enter-event`.
-    batch: Vec<EventStamp>,
+    /// The events of the batch in flight, for `enter-event`: each one's time, and its id
+    /// (the ids one after another in `batch_ids`, each ending at its `batch_id_ends`).
+    batch_times: Vec<i64>,
+    batch_ids: String,
+    batch_id_ends: Vec<usize>,
     /// The next index `enter-event` may enter: indices only move forward, so a plugin cannot
     /// refill its fuel by entering the same event again.
     next_index: usize,
@@ -47,7 +52,7 @@ impl Sandbox {
             .monotonic_clock(EventMonotonicClock(context.clone()))
             .secure_random(EventRandom(context.clone()))
             .insecure_random(EventRandom(context.clone()))
-            .insecure_random_seed(u128::from(EventStamp::OUTSIDE.seed))
+            .insecure_random_seed(u128::from(OUTSIDE_SEED))
             .stdout(LogOutput::new(plugin.clone(), "stdout"))
             .stderr(LogOutput::new(plugin.clone(), "stderr"))
             .allow_tcp(false)
@@ -60,7 +65,9 @@ impl Sandbox {
             limiter: MemoryLimiter::new(limits.memory_bytes()),
             config,
             context,
-            batch: Vec::new(),
+            batch_times: Vec::new(),
+            batch_ids: String::new(),
+            batch_id_ends: Vec::new(),
             next_index: 0,
             fuel_per_event: limits.fuel,
             fuel_used: 0,
@@ -68,25 +75,41 @@ impl Sandbox {
         }
     }
 
-    /// Makes one event current (per-event calls).
-    pub(crate) fn enter(&mut self, stamp: EventStamp) {
-        self.batch.clear();
+    /// Prepares a call over `batch[range]`: the clock starts at the first event (the only one
+    /// of a per-event call), and `enter-event` moves on through the others.
+    pub(crate) fn begin_batch(&mut self, batch: &EventBatch, range: Range<usize>) {
+        self.batch_times.clear();
+        self.batch_ids.clear();
+        self.batch_id_ends.clear();
+        for i in range {
+            let (time_nanos, id) = batch.stamp(i);
+            self.batch_times.push(time_nanos);
+            self.batch_ids.push_str(id);
+            self.batch_id_ends.push(self.batch_ids.len());
+        }
         self.next_index = 0;
-        self.context.enter(stamp);
+        self.enter_index(0);
     }
 
-    /// Prepares a batched call: the clock starts at the first event, `enter-event` moves on.
-    pub(crate) fn begin_batch(&mut self, stamps: &[EventStamp]) {
-        self.batch.clear();
-        self.batch.extend_from_slice(stamps);
-        self.next_index = 0;
-        self.context
-            .enter(stamps.first().copied().unwrap_or(EventStamp::OUTSIDE));
+    /// Makes event `index` of the batch in flight current (outside any event past its end).
+    fn enter_index(&mut self, index: usize) {
+        match self.batch_times.get(index) {
+            Some(&time_nanos) => {
+                let start = index.checked_sub(1).map_or(0, |i| self.batch_id_ends[i]);
+                let id = &self.batch_ids[start..self.batch_id_ends[index]];
+                self.context.enter(time_nanos, id);
+            }
+            None => self.context.leave(),
+        }
     }
 
     /// Outside any event (e.g. `init`).
     pub(crate) fn leave(&mut self) {
-        self.enter(EventStamp::OUTSIDE);
+        self.batch_times.clear();
+        self.batch_ids.clear();
+        self.batch_id_ends.clear();
+        self.next_index = 0;
+        self.context.leave();
     }
 
     pub(crate) fn fuel_per_event(&self) -> u64 {
@@ -135,11 +158,11 @@ impl config::Host for Sandbox {
 fn enter_event(mut store: StoreContextMut<'_, Sandbox>, index: u32) {
     let sandbox = store.data_mut();
     let index = index as usize;
-    if index < sandbox.next_index || index >= sandbox.batch.len() {
+    if index < sandbox.next_index || index >= sandbox.batch_times.len() {
         return;
     }
     sandbox.next_index = index + 1;
-    sandbox.context.enter(sandbox.batch[index]);
+    sandbox.enter_index(index);
     let fuel = sandbox.fuel_per_event;
     // Account for what was used since the last fill before refilling.
     let left = store.get_fuel().unwrap_or(0);
