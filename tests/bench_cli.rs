@@ -163,12 +163,13 @@ fn timetravel_times_queries_against_reading_the_replayed_events() {
 fn reload_times_swaps_of_a_replaced_file() {
     let plugin = path_of("fx_tag_a");
     let report = bench_json(&["reload", "--rounds", "2", "--plugin", &plugin]);
-    assert_report(&report, "reload", 3);
-    assert_eq!(
-        row(&report, "eddy swap, known version")["values"]["swaps"],
-        1
-    );
+    assert_report(&report, "reload", 6);
+    for swaps in ["eddy swap, new version", "eddy swap, known version"] {
+        assert_eq!(row(&report, swaps)["values"]["swaps"], 2, "{report:#}");
+    }
     assert!(row(&report, "baseline: load").is_object());
+    assert!(row(&report, "baseline: compile").is_object());
+    assert_eq!(report["ratios"].as_array().unwrap().len(), 2);
 }
 
 #[test]

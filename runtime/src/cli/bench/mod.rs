@@ -246,3 +246,28 @@ pub(crate) async fn fill(
     }
     Ok(positions)
 }
+
+/// `wasm` with a custom section appended: a valid component or module with another hash.
+pub(crate) fn with_custom_section(wasm: &[u8], name: &str, payload: &[u8]) -> Vec<u8> {
+    let mut content = leb128(name.len());
+    content.extend_from_slice(name.as_bytes());
+    content.extend_from_slice(payload);
+    let mut out = wasm.to_vec();
+    out.push(0);
+    out.extend(leb128(content.len()));
+    out.extend(content);
+    out
+}
+
+fn leb128(mut value: usize) -> Vec<u8> {
+    let mut out = Vec::new();
+    loop {
+        let byte = (value & 0x7f) as u8;
+        value >>= 7;
+        if value == 0 {
+            out.push(byte);
+            return out;
+        }
+        out.push(byte | 0x80);
+    }
+}
