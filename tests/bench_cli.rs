@@ -173,6 +173,33 @@ fn reload_times_swaps_of_a_replaced_file() {
 }
 
 #[test]
+fn memory_reads_the_rss_of_a_served_folder_beside_an_empty_one() {
+    let examples = support::repo_root().join("plugins/target/wasm32-wasip2/release");
+    // Builds them if needed.
+    path_of("order_totals");
+    let report = bench_json(&[
+        "memory",
+        "--plugins",
+        "3",
+        "--idle",
+        "0",
+        "--examples",
+        &examples.display().to_string(),
+    ]);
+    assert_report(&report, "memory", 3);
+    assert_eq!(report["settings"]["plugins"], 3);
+    let baseline = &row(&report, "baseline: eddy serve, no plugins")["values"];
+    let first = &row(&report, "eddy serve, 3 plugins, first start")["values"];
+    let restart = &row(&report, "eddy serve, 3 plugins, restart")["values"];
+    for values in [baseline, first, restart] {
+        let rss = values["rss_mib"].as_f64().unwrap();
+        assert!(rss > 1.0, "{values:#}");
+        assert!(values["hwm_mib"].as_f64().unwrap() >= rss, "{values:#}");
+    }
+    assert_eq!(report["ratios"][0]["goal"], "<= 400");
+}
+
+#[test]
 fn e2e_measures_publish_to_handler_output_beside_the_bare_store() {
     let plugin = path_of("fx_tag_a");
     let report = bench_json(&[

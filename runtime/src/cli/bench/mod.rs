@@ -9,6 +9,7 @@
 mod e2e;
 mod history;
 mod ingest;
+mod memory;
 mod native;
 mod reduce;
 mod reload;
@@ -45,6 +46,8 @@ enum Scenario {
     Reload(reload::ReloadArgs),
     /// Latency from publish to a handler's output being readable, at given rates.
     E2e(e2e::E2eArgs),
+    /// Resident memory of an idle `eddy serve` with many plugins loaded.
+    Memory(memory::MemoryArgs),
 }
 
 /// Options every scenario has.
@@ -83,6 +86,10 @@ pub fn run(args: BenchArgs) -> anyhow::Result<ExitCode> {
             Scenario::E2e(args) => {
                 let output = args.output.clone();
                 Ok((e2e::run(args).await?, output))
+            }
+            Scenario::Memory(args) => {
+                let output = args.output.clone();
+                Ok((memory::run(args).await?, output))
             }
         }
     })?;
