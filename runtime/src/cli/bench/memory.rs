@@ -6,7 +6,7 @@
 //! reducer is bound to a stream of its own by a sidecar, every other one behind a filter of
 //! the folder, as a deployment by files would do; a few events are published to each stream
 //! and processed, so every subscription holds live instances. `eddy serve` runs as a child
-//! process (this executable) on a temporary embedded store, loopback and a free port, with
+//! process (this executable, or `--server`) on a temporary embedded store, loopback and a free port, with
 //! a temporary compile cache, three times in one run:
 //!
 //! 1. no plugins — the baseline;
@@ -39,6 +39,10 @@ pub struct MemoryArgs {
     /// Where the built example plugins are.
     #[arg(long, default_value = "plugins/target/wasm32-wasip2/release")]
     examples: PathBuf,
+    /// The `eddy` whose `serve` is measured (default: this executable), e.g. a release build
+    /// measured by a dev one.
+    #[arg(long)]
+    server: Option<PathBuf>,
     #[command(flatten)]
     pub(super) output: OutputArgs,
 }
@@ -94,7 +98,10 @@ fn measure(args: MemoryArgs) -> anyhow::Result<Report> {
     if !Path::new("/proc/self/status").is_file() {
         anyhow::bail!("`eddy bench memory` reads /proc/<pid>/status: Linux only");
     }
-    let exe = std::env::current_exe().context("cannot find this executable")?;
+    let exe = match args.server {
+        Some(path) => path,
+        None => std::env::current_exe().context("cannot find this executable")?,
+    };
     let idle = Duration::from_secs_f64(args.idle.max(0.0));
     let work = tempfile::tempdir().context("cannot create a temporary directory")?;
     let empty = work.path().join("empty");
@@ -144,9 +151,10 @@ fn measure(args: MemoryArgs) -> anyhow::Result<Report> {
         ),
     );
     report.setting("idle_s", args.idle.max(0.0));
+    report.setting("eddy", exe.display().to_string());
     report.setting(
         "server",
-        "eddy serve as a child process (this executable), embedded store, loopback",
+        "eddy serve as a child process, embedded store, loopback",
     );
     let n = copies.len().max(1) as f64;
     report.row(phase_row(
