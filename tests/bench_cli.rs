@@ -163,12 +163,40 @@ fn timetravel_times_queries_against_reading_the_replayed_events() {
 fn reload_times_swaps_of_a_replaced_file() {
     let plugin = path_of("fx_tag_a");
     let report = bench_json(&["reload", "--rounds", "2", "--plugin", &plugin]);
-    assert_report(&report, "reload", 3);
-    assert_eq!(
-        row(&report, "eddy swap, known version")["values"]["swaps"],
-        1
-    );
+    assert_report(&report, "reload", 6);
+    for swaps in ["eddy swap, new version", "eddy swap, known version"] {
+        assert_eq!(row(&report, swaps)["values"]["swaps"], 2, "{report:#}");
+    }
     assert!(row(&report, "baseline: load").is_object());
+    assert!(row(&report, "baseline: compile").is_object());
+    assert_eq!(report["ratios"].as_array().unwrap().len(), 2);
+}
+
+#[test]
+fn memory_reads_the_rss_of_a_served_folder_beside_an_empty_one() {
+    let examples = support::repo_root().join("plugins/target/wasm32-wasip2/release");
+    // Builds them if needed.
+    path_of("order_totals");
+    let report = bench_json(&[
+        "memory",
+        "--plugins",
+        "3",
+        "--idle",
+        "0",
+        "--examples",
+        &examples.display().to_string(),
+    ]);
+    assert_report(&report, "memory", 3);
+    assert_eq!(report["settings"]["plugins"], 3);
+    let baseline = &row(&report, "baseline: eddy serve, no plugins")["values"];
+    let first = &row(&report, "eddy serve, 3 plugins, first start")["values"];
+    let restart = &row(&report, "eddy serve, 3 plugins, restart")["values"];
+    for values in [baseline, first, restart] {
+        let rss = values["rss_mib"].as_f64().unwrap();
+        assert!(rss > 1.0, "{values:#}");
+        assert!(values["hwm_mib"].as_f64().unwrap() >= rss, "{values:#}");
+    }
+    assert_eq!(report["ratios"][0]["goal"], "<= 400");
 }
 
 #[test]

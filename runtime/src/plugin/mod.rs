@@ -26,6 +26,7 @@ mod output;
 mod packed;
 mod registry;
 mod sandbox;
+mod settle;
 mod watcher;
 
 pub(crate) use convert::emitted_id;
@@ -37,6 +38,8 @@ pub use instance::PluginInstance;
 pub use kind::{CallForm, PluginKind, WIT_VERSION, World};
 pub use limits::{Limits, MAX_EMITTED_PER_EVENT, MAX_STATE_BYTES};
 pub use loader::Plugin;
+pub(crate) use loader::hash_of;
 pub use registry::{PluginInfo, PluginRegistry, PluginSlot, PluginVersion, ReloadMetrics};
 pub use sandbox::PluginConfig;
-pub use watcher::{Change, DEBOUNCE, FolderListener, PluginWatcher, WatchError, plugin_name_of};
+pub use settle::{DEBOUNCE, WRITER_TIMEOUT, WatchOptions};
+pub use watcher::{Change, FolderListener, PluginWatcher, WatchError, plugin_name_of};

@@ -1,13 +1,14 @@
 //! The plugins folder, watched: `<name>.wasm` files are loaded into the [`PluginRegistry`] as
 //! they appear, change and disappear.
 //!
-//! File events are debounced per name ([`DEBOUNCE`] of quiet), because `cp` and editors write
-//! a file in several steps and an atomic rename shows up as two events; a half-written file is
-//! never compiled. Compiling happens on a blocking thread, off the processing path. What the
-//! registry did with a name is then passed to a [`FolderListener`] (the subscription host's
-//! sidecar bindings), which starts and stops subscriptions.
+//! A file is read as soon as its writer closed it or it was renamed into place, and never
+//! while a writer still has it open; other changes wait for a quiet [`DEBOUNCE`] (see
+//! [`super::settle`]). So a half-written file is never compiled, and a finished one swaps in
+//! after its compile alone. Compiling happens on a blocking thread, off the processing path.
+//! What the registry did with a name is then passed to a [`FolderListener`] (the subscription
+//! host's sidecar bindings), which starts and stops subscriptions.
 
-use std::collections::{BTreeMap, BTreeSet};
+use std::collections::BTreeSet;
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 use std::time::Duration;
@@ -24,9 +25,7 @@ use super::limits::Limits;
 use super::loader::Plugin;
 use super::registry::{PluginRegistry, PluginVersion};
 use super::sandbox::PluginConfig;
-
-/// How long a name's files must be quiet before they are read.
-pub const DEBOUNCE: Duration = Duration::from_millis(200);
+use super::settle::{Settling, Suspect, WatchOptions, signals};
 /// How long stopping the watcher waits for a load in progress.
 pub const WATCHER_STOP_TIMEOUT: Duration = Duration::from_secs(10);
 
@@ -92,8 +91,21 @@ impl PluginWatcher {
         registry: Arc<PluginRegistry>,
         listener: Arc<dyn FolderListener>,
     ) -> Result<Self, WatchError> {
-        let fail = |message: String| WatchError {
-            dir: dir.clone(),
+        Self::start_with(dir, engine, registry, listener, WatchOptions::default()).await
+    }
+
+    /// [`PluginWatcher::start`] with other waiting times (tests stretch them to tell a prompt
+    /// read from a debounced one).
+    pub async fn start_with(
+        dir: PathBuf,
+        engine: PluginEngine,
+        registry: Arc<PluginRegistry>,
+        listener: Arc<dyn FolderListener>,
+        options: WatchOptions,
+    ) -> Result<Self, WatchError> {
+        let shown = dir.clone();
+        let fail = move |message: String| WatchError {
+            dir: shown.clone(),
             message,
         };
         let (events_tx, events_rx) = mpsc::unbounded_channel();
@@ -106,19 +118,15 @@ impl PluginWatcher {
         watcher
             .watch(&dir, notify::RecursiveMode::NonRecursive)
             .map_err(|e| fail(e.to_string()))?;
-        let names: BTreeSet<String> = std::fs::read_dir(&dir)
-            .map_err(|e| fail(e.to_string()))?
-            .filter_map(|entry| entry.ok())
-            .filter_map(|entry| plugin_name_of(&entry.path()))
-            .collect();
         let folder = Folder {
             dir,
             engine,
             registry,
             listener,
         };
+        let names = folder.names().map_err(|e| fail(e.to_string()))?;
         for name in names {
-            folder.sync(&name, Duration::ZERO).await;
+            folder.sync(&name, Duration::ZERO, true, None).await;
         }
         let (stop, stop_rx) = watch::channel(false);
         let (ready_tx, ready_rx) = oneshot::channel();
@@ -126,7 +134,9 @@ impl PluginWatcher {
             let _ = ready_tx.send(());
             // The notify watcher lives as long as the loop: dropping it stops the events.
             let _watcher = watcher;
-            folder.watch(events_rx, stop_rx).await;
+            folder
+                .watch(events_rx, stop_rx, Settling::new(options))
+                .await;
         });
         let _ = ready_rx.await;
         Ok(Self { stop, task })
@@ -158,45 +168,71 @@ impl Folder {
         &self,
         mut events: mpsc::UnboundedReceiver<notify::Result<notify::Event>>,
         mut stop: watch::Receiver<bool>,
+        mut settling: Settling,
     ) {
-        // Per name: when its first unprocessed event came, and when its latest did.
-        let mut pending: BTreeMap<String, (Instant, Instant)> = BTreeMap::new();
         loop {
-            let due = pending.values().map(|(_, last)| *last + DEBOUNCE).min();
             tokio::select! {
                 _ = stopped(&mut stop) => return,
                 event = events.recv() => match event {
                     None => return,
                     Some(Err(error)) => tracing::warn!(dir = %self.dir.display(), "watching the plugins folder: {error}"),
-                    // Reads (ours included: loading a file opens it) change nothing.
-                    Some(Ok(event)) if matches!(event.kind, notify::EventKind::Access(_)) => {}
+                    // Events were lost (the kernel's queue overflowed): look at every name.
+                    Some(Ok(event)) if event.need_rescan() => {
+                        tracing::warn!(dir = %self.dir.display(), "plugins folder events were lost: rescanning it");
+                        let now = Instant::now();
+                        let mut names = self.names().unwrap_or_default();
+                        names.extend(self.registry.list().into_iter().map(|p| p.name));
+                        for name in names {
+                            settling.saw(name, super::settle::Signal::Changed, now);
+                        }
+                    }
                     Some(Ok(event)) => {
                         let now = Instant::now();
-                        for name in event.paths.iter().filter_map(|p| plugin_name_of(p)) {
-                            pending.entry(name).and_modify(|(_, last)| *last = now).or_insert((now, now));
+                        for (path, signal) in signals(&event) {
+                            if let Some(name) = plugin_name_of(&path) {
+                                settling.saw(name, signal, now);
+                            }
                         }
                     }
                 },
-                _ = sleep_until(due) => {
-                    let now = Instant::now();
-                    let ready: Vec<(String, Instant)> = pending
-                        .iter()
-                        .filter(|(_, (_, last))| *last + DEBOUNCE <= now)
-                        .map(|(name, (first, _))| (name.clone(), *first))
-                        .collect();
-                    for (name, first) in ready {
-                        pending.remove(&name);
-                        self.sync(&name, first.elapsed()).await;
+                _ = sleep_until(settling.next_due()) => {
+                    for ready in settling.take_ready(Instant::now()) {
+                        let failed = self
+                            .sync(&ready.name, ready.first.elapsed(), ready.settled, ready.suspect)
+                            .await;
+                        if let Some(suspect) = failed {
+                            settling.retry_later(ready.name, ready.first, suspect, Instant::now());
+                        }
                     }
                 }
             }
         }
     }
 
+    /// The names of the plugins and sidecars in the folder now.
+    fn names(&self) -> std::io::Result<BTreeSet<String>> {
+        Ok(std::fs::read_dir(&self.dir)?
+            .filter_map(|entry| entry.ok())
+            .filter_map(|entry| plugin_name_of(&entry.path()))
+            .collect())
+    }
+
     /// Brings the registry in line with `name`'s files, then tells the listener.
-    async fn sync(&self, name: &str, since_first_event: Duration) {
+    ///
+    /// `settled`: the files have been quiet for the debounce, so a `.wasm` that fails to load
+    /// is rejected. Otherwise (read at once after a close or a rename) the failure is
+    /// returned instead, to be confirmed after a quiet debounce: another writer may still
+    /// be coming. `suspect` is such an earlier failure: the same bytes are not compiled again.
+    async fn sync(
+        &self,
+        name: &str,
+        since_first_event: Duration,
+        settled: bool,
+        suspect: Option<Suspect>,
+    ) -> Option<Suspect> {
         let started = Instant::now();
         let path = self.dir.join(format!("{name}.wasm"));
+        let before = file_stamp(&path).await;
         let change = match tokio::fs::read(&path).await {
             Err(error) if error.kind() == std::io::ErrorKind::NotFound => {
                 if self.registry.remove(name).is_some() {
@@ -205,20 +241,44 @@ impl Folder {
                 } else {
                     // Only a sidecar without its plugin (yet), or a plugin never loaded.
                     self.registry.remove(name);
-                    return;
+                    return None;
                 }
             }
             Err(error) => self.rejected(name, format!("{}: {error}", path.display())),
             Ok(bytes) => {
                 let current = self.registry.current(name);
                 let hash = crate::plugin::loader::hash_of(&bytes);
+                let known_failure = suspect.filter(|s| s.hash == hash);
                 if current.as_ref().is_some_and(|v| v.plugin.hash() == hash) {
                     self.registry.clear_error(name);
                     Change::Unchanged
+                } else if let Some(failure) = known_failure {
+                    if !settled {
+                        return Some(failure);
+                    }
+                    self.rejected(name, failure.message)
                 } else {
-                    match self.load(name, bytes).await {
+                    let loaded = self.load(name, bytes).await;
+                    // Written again while it compiled: what was read may be half of it. The
+                    // events of that write are queued and bring the name back.
+                    if file_stamp(&path).await != before {
+                        tracing::debug!(
+                            plugin = name,
+                            "plugin file changed while loading: read again"
+                        );
+                        return loaded.err().map(|message| Suspect { hash, message });
+                    }
+                    match loaded {
                         Ok(plugin) => {
                             self.install(name, plugin, current, since_first_event, started)
+                        }
+                        Err(message) if !settled => {
+                            tracing::debug!(
+                                plugin = name,
+                                "plugin file does not load yet; read again once it has been \
+                                 quiet, in case it is still being written: {message}"
+                            );
+                            return Some(Suspect { hash, message });
                         }
                         Err(message) => self.rejected(name, message),
                     }
@@ -226,6 +286,7 @@ impl Folder {
             }
         };
         self.listener.changed(&self.dir, name, change).await;
+        None
     }
 
     /// Compiles (or takes from the cache), checks the world and instantiates once, off the
@@ -292,6 +353,23 @@ impl Folder {
         self.registry.reject(name, message);
         Change::Rejected
     }
+}
+
+/// What tells one state of a file from another: a rewrite changes its size or its
+/// modification time (nanoseconds here), a rename its inode. `None`: no file.
+async fn file_stamp(path: &Path) -> Option<(u64, Option<std::time::SystemTime>, u64)> {
+    let metadata = tokio::fs::metadata(path).await.ok()?;
+    Some((metadata.len(), metadata.modified().ok(), inode(&metadata)))
+}
+
+#[cfg(unix)]
+fn inode(metadata: &std::fs::Metadata) -> u64 {
+    std::os::unix::fs::MetadataExt::ino(metadata)
+}
+
+#[cfg(not(unix))]
+fn inode(_metadata: &std::fs::Metadata) -> u64 {
+    0
 }
 
 /// Completes when the stop signal is set (or its sender is gone).

@@ -9,6 +9,7 @@
 mod e2e;
 mod history;
 mod ingest;
+mod memory;
 mod native;
 mod reduce;
 mod reload;
@@ -45,6 +46,8 @@ enum Scenario {
     Reload(reload::ReloadArgs),
     /// Latency from publish to a handler's output being readable, at given rates.
     E2e(e2e::E2eArgs),
+    /// Resident memory of an idle `eddy serve` with many plugins loaded.
+    Memory(memory::MemoryArgs),
 }
 
 /// Options every scenario has.
@@ -83,6 +86,10 @@ pub fn run(args: BenchArgs) -> anyhow::Result<ExitCode> {
             Scenario::E2e(args) => {
                 let output = args.output.clone();
                 Ok((e2e::run(args).await?, output))
+            }
+            Scenario::Memory(args) => {
+                let output = args.output.clone();
+                Ok((memory::run(args).await?, output))
             }
         }
     })?;
@@ -245,4 +252,29 @@ pub(crate) async fn fill(
         }
     }
     Ok(positions)
+}
+
+/// `wasm` with a custom section appended: a valid component or module with another hash.
+pub(crate) fn with_custom_section(wasm: &[u8], name: &str, payload: &[u8]) -> Vec<u8> {
+    let mut content = leb128(name.len());
+    content.extend_from_slice(name.as_bytes());
+    content.extend_from_slice(payload);
+    let mut out = wasm.to_vec();
+    out.push(0);
+    out.extend(leb128(content.len()));
+    out.extend(content);
+    out
+}
+
+fn leb128(mut value: usize) -> Vec<u8> {
+    let mut out = Vec::new();
+    loop {
+        let byte = (value & 0x7f) as u8;
+        value >>= 7;
+        if value == 0 {
+            out.push(byte);
+            return out;
+        }
+        out.push(byte | 0x80);
+    }
 }
