@@ -8,10 +8,11 @@ use serde_json::Value;
 
 /// One measured row of Eddy's report.
 pub struct Figures {
-    /// The row's name in Eddy's report.
-    pub name: String,
     pub events_per_s: f64,
     pub ns_per_event: f64,
+    /// Percentiles of Eddy's calls (one subject's batch each), in microseconds.
+    pub p50_us: Option<f64>,
+    pub p99_us: Option<f64>,
 }
 
 /// What Eddy measured on the same history.
@@ -61,8 +62,9 @@ fn row(report: &Value, prefix: &str) -> anyhow::Result<Figures> {
             .with_context(|| format!("no `{column}` in Eddy's row `{}`", row["name"]))
     };
     Ok(Figures {
-        name: row["name"].as_str().unwrap_or_default().to_string(),
         events_per_s: number("events_per_s")?,
         ns_per_event: number("ns_per_event")?,
+        p50_us: row["values"]["p50_us"].as_f64(),
+        p99_us: row["values"]["p99_us"].as_f64(),
     })
 }
