@@ -33,6 +33,9 @@ pub struct Fold {
     pub encode: Duration,
     /// Each engine call, outputs kept.
     pub per_call: Vec<Duration>,
+    /// Bytes of the output records' keys and values: about what the guest's glue encodes,
+    /// and leaks, per call (it never frees its output buffer).
+    pub output_bytes: u64,
     /// Each subject's last output: its final state.
     pub states: BTreeMap<String, Vec<u8>>,
 }
@@ -80,6 +83,7 @@ impl Aggregate {
         // The outputs are kept as the engine returns them (shared bytes, no copy).
         let mut last: BTreeMap<String, RecordData> = BTreeMap::new();
         let mut per_call = Vec::with_capacity(inputs.len());
+        let mut output_bytes = 0;
         let started = Instant::now();
         for (input, chunk) in inputs.into_iter().zip(events.chunks(batch)) {
             let at = Instant::now();
@@ -95,6 +99,7 @@ impl Aggregate {
             );
             for record in output.successes {
                 let key = record.key.as_ref().map_or(&[][..], |key| key.as_ref());
+                output_bytes += (key.len() + record.value.len()) as u64;
                 let key = std::str::from_utf8(key).context("a subject that is not UTF-8")?;
                 // Most outputs update a subject already seen: no new key to allocate.
                 match last.get_mut(key) {
@@ -116,6 +121,7 @@ impl Aggregate {
             elapsed,
             encode,
             per_call,
+            output_bytes,
             states,
         })
     }

@@ -68,6 +68,12 @@ pub fn render(eddy: Option<&EddyRun>, fluvio: &Fold, checks: &Checks) -> String 
          records)\n",
         fluvio.encode_ns_per_event()
     );
+    out += &format!(
+        "fluvio outputs: {:.0} bytes per event, {:.1} MB in this run; the guest glue never \
+         frees an output buffer\n",
+        fluvio.output_bytes as f64 / fluvio.events.max(1) as f64,
+        fluvio.output_bytes as f64 / 1e6
+    );
     out.push('\n');
     let fluvio_eps = fluvio.events_per_s();
     if let Some(eddy) = eddy {
