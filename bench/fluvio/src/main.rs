@@ -53,17 +53,17 @@ fn main() -> anyhow::Result<()> {
         .as_deref()
         .map(eddy_report::read)
         .transpose()?;
-    if let Some(eddy) = &eddy {
-        if eddy.events != events.len() as u64 || eddy.batch != args.batch as u64 {
-            eprintln!(
-                "warning: Eddy ran {} events in calls of {}, this run {} in calls of {}: \
-                 not the same work",
-                eddy.events,
-                eddy.batch,
-                events.len(),
-                args.batch
-            );
-        }
+    if let Some(eddy) = &eddy
+        && (eddy.events != events.len() as u64 || eddy.batch != args.batch as u64)
+    {
+        eprintln!(
+            "warning: Eddy ran {} events in calls of {}, this run {} in calls of {}: \
+             not the same work",
+            eddy.events,
+            eddy.batch,
+            events.len(),
+            args.batch
+        );
     }
 
     let mut module = aggregate::Aggregate::load(&args.smartmodule)?;
