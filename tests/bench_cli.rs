@@ -88,6 +88,33 @@ fn reduce_prints_a_table_with_the_ratio_by_default() {
 }
 
 #[test]
+fn reduce_dumps_the_history_it_folds_as_json_lines() {
+    let plugin = path_of("order_totals");
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("history.jsonl");
+    let path_text = path.display().to_string();
+    bench_json(&[
+        "reduce",
+        "--plugin",
+        &plugin,
+        "--events",
+        "40",
+        "--dump-history",
+        &path_text,
+    ]);
+    let text = std::fs::read_to_string(&path).unwrap();
+    let events: Vec<Value> = text
+        .lines()
+        .map(|line| serde_json::from_str(line).unwrap())
+        .collect();
+    assert_eq!(events.len(), 40);
+    assert_eq!(events[0]["id"], "e-0");
+    assert!(events.iter().all(|e| e["subject"].is_string()
+        && e["type"].as_str().unwrap().starts_with("order.")
+        && e["data"].is_object()));
+}
+
+#[test]
 fn ingest_through_the_library_and_http_into_the_embedded_store() {
     for via in ["library", "http"] {
         let report = bench_json(&[

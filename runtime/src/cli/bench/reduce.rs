@@ -28,6 +28,10 @@ pub struct ReduceArgs {
     /// Events per call.
     #[arg(long, default_value_t = 1000, value_parser = clap::value_parser!(u32).range(1..=10_000))]
     batch: u32,
+    /// Also write the generated history to PATH, one structured CloudEvent per line (JSON
+    /// Lines, as `eddy publish` reads), so another engine can fold the very same events.
+    #[arg(long, value_name = "PATH")]
+    dump_history: Option<PathBuf>,
     #[command(flatten)]
     pub(super) output: OutputArgs,
 }
@@ -45,6 +49,11 @@ pub async fn run(args: ReduceArgs) -> anyhow::Result<Report> {
     }
     let mut instance = PluginInstance::new(&plugin, Default::default(), Limits::default())?;
     let events = history::order_events(args.events, ORDERS, 42);
+    if let Some(path) = &args.dump_history {
+        let lines: String = events.iter().map(|e| e.to_json() + "\n").collect();
+        std::fs::write(path, lines)
+            .map_err(|e| anyhow::anyhow!("cannot write the history to {}: {e}", path.display()))?;
+    }
     let calls = calls_of(&events, args.batch as usize);
 
     // Warm up both sides (caches, the instance's memory) on the first calls.
