@@ -22,6 +22,8 @@ pub(super) struct Scripts {
     pub(super) append: Script,
     /// A commit: fence check, appends, acks, states and checkpoints.
     pub(super) commit: Script,
+    /// A subject's version, read from its index stream the way appends check it.
+    pub(super) version: Script,
     /// Safe trimming with index clean-up.
     pub(super) trim: Script,
     /// Deleting a stream and its keys.
@@ -43,6 +45,7 @@ impl Scripts {
         Self {
             append: appending_script!("append.lua"),
             commit: appending_script!("commit.lua"),
+            version: appending_script!("version.lua"),
             trim: Script::new(include_str!("trim.lua")),
             delete: Script::new(include_str!("delete.lua")),
             remove_consumer: Script::new(include_str!("remove_consumer.lua")),
