@@ -48,6 +48,7 @@ conformance_suite!(
     subject_reads_return_that_subject_forward_and_backward,
     reads_page_forward_and_backward_from_exclusive_positions,
     events_are_found_by_id,
+    one_id_from_two_sources_is_two_events_until_trimmed,
     streams_are_listed_with_length_and_ends,
     deleting_a_stream_forgets_it_entirely,
     each_group_entry_goes_to_one_consumer_until_acknowledged,

@@ -7,6 +7,14 @@
 /// The set of every stream name.
 pub(super) const STREAMS: &str = "eddy:streams";
 
+/// String: the version of the key layout below that the data in this Redis is written in.
+/// Layout 2 replaced layout 1's dedupe hash, version hash and sorted-set subject indexes
+/// (`docs/STORAGE.md`); data written in another layout is refused, not misread.
+pub(super) const LAYOUT: &str = "eddy:layout";
+
+/// The key layout this version of Eddy reads and writes.
+pub(super) const LAYOUT_VERSION: &str = "2";
+
 /// The keys of one stream.
 pub(super) struct Keys {
     prefix: String,

@@ -83,11 +83,21 @@ impl RedisStore {
             .await
             .map_err(|e| StoreError::Unavailable(format!("cannot use Redis at {shown}: {e}")))?;
         check_version(&info)?;
+        let scripts = scripts::Scripts::new();
+        let layout: String = scripts
+            .layout
+            .key(keys::LAYOUT)
+            .key(STREAMS)
+            .arg(keys::LAYOUT_VERSION)
+            .invoke_async(&mut conn)
+            .await
+            .map_err(|e| StoreError::Unavailable(format!("cannot use Redis at {shown}: {e}")))?;
+        check_layout(&layout)?;
         Ok(Self {
             client,
             conn,
             blocking: Mutex::new(Vec::new()),
-            scripts: scripts::Scripts::new(),
+            scripts,
         })
     }
 
@@ -215,6 +225,20 @@ fn check_version(info: &str) -> Result<(), StoreError> {
         )));
     }
     Ok(())
+}
+
+/// Refuses data written in another key layout than [`keys::LAYOUT_VERSION`]: its keys would
+/// be misread, or break a script half-way.
+fn check_layout(layout: &str) -> Result<(), StoreError> {
+    if layout == keys::LAYOUT_VERSION {
+        return Ok(());
+    }
+    Err(StoreError::Corrupt(format!(
+        "this Redis holds Eddy data in key layout {layout}, and this Eddy reads layout {}: \
+         see \"The Redis layout\" in docs/STORAGE.md (use another database or delete the \
+         eddy:* keys)",
+        keys::LAYOUT_VERSION
+    )))
 }
 
 /// Maps a client error: connection trouble and busy or loading servers are transient;
@@ -873,7 +897,14 @@ impl EventStore for RedisStore {
 
 #[cfg(test)]
 mod tests {
-    use super::check_version;
+    use super::{check_layout, check_version};
+
+    #[test]
+    fn data_in_another_layout_is_refused() {
+        assert!(check_layout("2").is_ok());
+        let refused = check_layout("1").unwrap_err().to_string();
+        assert!(refused.contains("layout 1"), "{refused}");
+    }
 
     #[test]
     fn redis_older_than_7_is_refused() {
