@@ -48,6 +48,7 @@ conformance_suite!(
     subject_reads_return_that_subject_forward_and_backward,
     reads_page_forward_and_backward_from_exclusive_positions,
     events_are_found_by_id,
+    one_id_from_two_sources_is_two_events_until_trimmed,
     streams_are_listed_with_length_and_ends,
     deleting_a_stream_forgets_it_entirely,
     each_group_entry_goes_to_one_consumer_until_acknowledged,
@@ -165,4 +166,42 @@ fn embedded_acknowledged_appends_survive_sigkill() {
             .unwrap();
         assert!(after_crash[0].position > acked.last().unwrap().1);
     });
+}
+
+/// Data of Redis key layout 1 (a dedupe hash per stream, no `eddy:layout`) is refused with a
+/// message naming the layout, not misread; a Redis that only lost its layout record (restarted
+/// without persistence) is accepted.
+#[tokio::test]
+async fn redis_data_in_key_layout_1_is_refused() {
+    let server = support::RedisServer::start();
+    let client = ::redis::Client::open(server.url()).unwrap();
+    let mut conn = client.get_multiplexed_async_connection().await.unwrap();
+    let () = ::redis::cmd("SADD")
+        .arg("eddy:streams")
+        .arg("orders")
+        .query_async(&mut conn)
+        .await
+        .unwrap();
+    assert!(
+        eddy::store::redis::RedisStore::connect(&server.url())
+            .await
+            .is_ok(),
+        "streams without layout-1 keys are fine"
+    );
+    let () = ::redis::pipe()
+        .cmd("DEL")
+        .arg("eddy:layout")
+        .ignore()
+        .cmd("HSET")
+        .arg("eddy:{orders}:dedupe")
+        .arg("/shop\0e-1")
+        .arg("1-0")
+        .ignore()
+        .query_async(&mut conn)
+        .await
+        .unwrap();
+    let Err(refused) = eddy::store::redis::RedisStore::connect(&server.url()).await else {
+        panic!("layout-1 data was accepted");
+    };
+    assert!(refused.to_string().contains("layout 1"), "{refused}");
 }

@@ -84,9 +84,3 @@ pub struct Appended {
     /// the same batch) and this one was not stored again.
     pub duplicate: bool,
 }
-
-/// The key that identifies an event for deduplication: `source` + NUL + `id` (NUL cannot occur
-/// in either attribute's JSON string without escaping, and is printable by `redis-cli`).
-pub(crate) fn dedupe_key(event: &CloudEvent) -> String {
-    format!("{}\0{}", event.source, event.id)
-}

@@ -295,6 +295,46 @@ pub async fn events_are_found_by_id(target: &Target) {
     assert!(store.get("missing", "e1", None).await.unwrap().is_none());
 }
 
+pub async fn one_id_from_two_sources_is_two_events_until_trimmed(target: &Target) {
+    let store = target.open().await;
+    let from = |source: &str| {
+        let mut e = event_about("x", "order-1");
+        e.source = source.to_string();
+        e
+    };
+    let first = store
+        .append(S, Append::new(vec![from("/a"), from("/b"), from("/a")]))
+        .await
+        .unwrap();
+    let duplicates: Vec<_> = first.iter().map(|r| r.duplicate).collect();
+    assert_eq!(duplicates, [false, false, true]);
+    assert_eq!(first[2].position, first[0].position);
+    let again = store.append(S, Append::one(from("/b"))).await.unwrap();
+    assert!(again[0].duplicate);
+    assert_eq!(again[0].position, first[1].position);
+    assert_eq!(store.subject_version(S, "order-1").await.unwrap(), 2);
+
+    let by_id = store.get(S, "x", None).await.unwrap().expect("found by id");
+    assert_eq!(by_id.position, first[0].position, "the first retained one");
+    let by_b = store.get(S, "x", Some("/b")).await.unwrap().expect("found");
+    assert_eq!(by_b.position, first[1].position);
+
+    // Trimmed: the lookup moves on to the next one, and the source may publish the id again.
+    store.trim(S, Trim::MaxLen(1)).await.unwrap();
+    let by_id = store.get(S, "x", None).await.unwrap().expect("still found");
+    assert_eq!(by_id.position, first[1].position);
+    assert!(store.get(S, "x", Some("/a")).await.unwrap().is_none());
+    let republished = store.append(S, Append::one(from("/a"))).await.unwrap();
+    assert!(!republished[0].duplicate);
+    assert_eq!(store.subject_version(S, "order-1").await.unwrap(), 3);
+    let history = store
+        .read(S, Read::forward(10).subject("order-1"))
+        .await
+        .unwrap();
+    let positions: Vec<_> = history.iter().map(|e| e.position).collect();
+    assert_eq!(positions, [first[1].position, republished[0].position]);
+}
+
 pub async fn streams_are_listed_with_length_and_ends(target: &Target) {
     let store = target.open().await;
     let positions = append_n(&*store, 3).await;

@@ -1,14 +1,19 @@
 -- Appending one batch of events: the steps shared by append.lua and commit.lua, which are
 -- built as this snippet followed by their own body (see scripts.rs).
 --
--- A batch's events are read from ARGV starting after index `base`, 6 slots per event:
--- dedupe field, id, source, subject index key (an index into KEYS, 0 = no subject), subject,
--- structured JSON.
+-- A batch is a table `b`: `events`, `ids`, `subjects` (the keys of the events stream, the id
+-- hash and the set of subjects), `names` (the batch's distinct subjects), `index` (the key of
+-- each one's index stream, in the same order), `n` (events) and `base`: its events are read
+-- from ARGV after index `base`, 4 slots per event: id, source, subject number (0 = none, else
+-- an index into `names`), structured JSON.
+--
+-- Why it looks like this (docs/BENCHMARKS.md, "ingest on Redis"): per event, only the two
+-- XADDs run; the id hash is read and written once per chunk. One hash serves both lookup by
+-- id and deduplication (a hit is confirmed by the stored entry's `source`, which is rare on
+-- ingest), and the subject version is the index stream's own `entries-added` counter, so no
+-- per-subject counter is written.
 
-local function pad(id)
-  local ms, seq = string.match(id, '^(%d+)-(%d+)$')
-  return string.rep('0', 20 - #ms) .. ms .. '-' .. string.rep('0', 20 - #seq) .. seq
-end
+local SLOTS = 4
 
 -- The most items one multi-item command carries: Lua's `unpack` has a limit, and a bounded
 -- command keeps Redis responsive.
@@ -28,74 +33,105 @@ local function chunked(command, key, args, per_item)
   return replies
 end
 
--- Decides which events of the batch are duplicates: `stored[i]` is the position of a stored
--- event with the same source + id; `first[field]` the first index of each new one. Returns
--- them with the number of new events. One HMGET per chunk, not one HGET per event.
-local function plan_batch(dedupe, base, n)
-  local fields = {}
-  for i = 1, n do
-    fields[i] = ARGV[base + (i - 1) * 6 + 1]
+-- The `source` field of the entry at `position` of stream `events` (nil if it is gone).
+local function source_at(events, position)
+  local entry = redis.call('XRANGE', events, position, position)[1]
+  if entry == nil then return nil end
+  local fields = entry[2]
+  for f = 1, #fields, 2 do
+    if fields[f] == 'source' then return fields[f + 1] end
   end
-  local positions = chunked('HMGET', dedupe, fields, 1)
-  local stored, first, fresh = {}, {}, 0
-  for i = 1, n do
-    local field = fields[i]
-    if positions[i] then
-      stored[i] = positions[i]
-    elseif first[field] == nil then
-      first[field] = i
-      fresh = fresh + 1
-    end
-  end
-  return stored, first, fresh
+  return nil
 end
 
--- Stores the batch's new events in the events stream `k.events` with their dedupe, id and
--- subject index entries and subject versions, and appends position, duplicate ('1' | '0')
--- of every event to `reply`. Only XADD runs per event: the index writes are gathered and
--- made per chunk (dedupe, ids) or per subject (index, version), which cuts the calls per
--- event from six to about one.
-local function write_batch(k, base, n, stored, first, reply)
-  local assigned = {}
-  local dedupe = {}
-  local ids, id_positions, id_seen = {}, {}, {}
-  local members, member_keys = {}, {}
-  local versions, version_subjects = {}, {}
-  for i = 1, n do
-    local b = base + (i - 1) * 6
-    local field, id, source = ARGV[b + 1], ARGV[b + 2], ARGV[b + 3]
-    local subject_key, subject, json = tonumber(ARGV[b + 4]), ARGV[b + 5], ARGV[b + 6]
-    local position, duplicate
-    if stored[i] then
-      position, duplicate = stored[i], '1'
-    elseif first[field] ~= i then
-      position, duplicate = assigned[first[field]], '1'
-    else
-      if subject_key > 0 then
-        position = redis.call('XADD', k.events, '*',
-          'id', id, 'source', source, 'subject', subject, 'event', json)
-        if members[subject_key] == nil then
-          members[subject_key] = {}
-          member_keys[#member_keys + 1] = subject_key
+-- The subject version: how many events the subject has ever had, trimmed ones included. Its
+-- index stream counts them itself (`entries-added`, Redis 7.0), and the key outlives a trim
+-- (an emptied stream is kept).
+local function subject_version(index_key)
+  if redis.call('EXISTS', index_key) == 0 then return '0' end
+  local info = redis.call('XINFO', 'STREAM', index_key)
+  for i = 1, #info, 2 do
+    if info[i] == 'entries-added' then return tostring(info[i + 1]) end
+  end
+  return redis.error_reply('XINFO STREAM gave no entries-added (Redis older than 7.0?)')
+end
+
+-- Decides which events of the batch are duplicates. Returns a plan: `stored[i]`, the position
+-- of the stored event with the same source + id; `earlier[i]`, the index of an earlier new
+-- event of the batch with the same source + id; `held[i]`, the id hash's value for event i's
+-- id (false if none); and `fresh`, the number of new events.
+local function plan_batch(b)
+  local ids = {}
+  for i = 1, b.n do ids[i] = ARGV[b.base + (i - 1) * SLOTS + 1] end
+  local held = chunked('HMGET', b.ids, ids, 1)
+  local stored, earlier, fresh = {}, {}, 0
+  -- id → index of the batch's first new event with that id; several sources with one id
+  -- (rare) go to `others[id][source]`.
+  local first, others = {}, {}
+  for i = 1, b.n do
+    local id, source = ids[i], ARGV[b.base + (i - 1) * SLOTS + 2]
+    if held[i] then
+      for position in string.gmatch(held[i], '%S+') do
+        if source_at(b.events, position) == source then
+          stored[i] = position
+          break
         end
-        local list = members[subject_key]
-        list[#list + 1] = 0
-        list[#list + 1] = pad(position)
-        if versions[subject] == nil then
-          versions[subject] = 0
-          version_subjects[#version_subjects + 1] = subject
-        end
-        versions[subject] = versions[subject] + 1
-      else
-        position = redis.call('XADD', k.events, '*', 'id', id, 'source', source, 'event', json)
       end
-      dedupe[#dedupe + 1] = field
-      dedupe[#dedupe + 1] = position
-      -- The id lookup keeps the first retained event of each id (as HSETNX would).
-      if not id_seen[id] then
-        id_seen[id] = true
-        ids[#ids + 1] = id
-        id_positions[#id_positions + 1] = position
+    end
+    if not stored[i] then
+      local j = first[id]
+      if j == nil then
+        first[id] = i
+        fresh = fresh + 1
+      elseif ARGV[b.base + (j - 1) * SLOTS + 2] == source then
+        earlier[i] = j
+      else
+        local by_source = others[id] or {}
+        others[id] = by_source
+        if by_source[source] then
+          earlier[i] = by_source[source]
+        else
+          by_source[source] = i
+          fresh = fresh + 1
+        end
+      end
+    end
+  end
+  return {stored = stored, earlier = earlier, held = held, fresh = fresh}
+end
+
+-- Stores the batch's new events in the events stream with their subject index entries and
+-- id hash values, and appends position, duplicate ('1' | '0') of every event to `reply`.
+local function write_batch(b, plan, reply)
+  local assigned = {}
+  -- The id hash's new values (id → positions, oldest first), in order of first change.
+  local values, changed = {}, {}
+  for i = 1, b.n do
+    local position, duplicate
+    if plan.stored[i] then
+      position, duplicate = plan.stored[i], '1'
+    elseif plan.earlier[i] then
+      position, duplicate = assigned[plan.earlier[i]], '1'
+    else
+      local at = b.base + (i - 1) * SLOTS
+      local id, source, s, json = ARGV[at + 1], ARGV[at + 2], tonumber(ARGV[at + 3]), ARGV[at + 4]
+      if s > 0 then
+        position = redis.call('XADD', b.events, '*',
+          'id', id, 'source', source, 'subject', b.names[s], 'event', json)
+        -- Explicit ids: the index entry's id is the event's position.
+        redis.call('XADD', b.index[s], position, 'e', '')
+      else
+        position = redis.call('XADD', b.events, '*', 'id', id, 'source', source, 'event', json)
+      end
+      local value = values[id]
+      if value == nil then
+        value = plan.held[i]
+        changed[#changed + 1] = id
+      end
+      if value then
+        values[id] = value .. ' ' .. position
+      else
+        values[id] = position
       end
       assigned[i] = position
       duplicate = '0'
@@ -103,26 +139,15 @@ local function write_batch(k, base, n, stored, first, reply)
     reply[#reply + 1] = position
     reply[#reply + 1] = duplicate
   end
-  if #dedupe > 0 then
-    chunked('HSET', k.dedupe, dedupe, 2)
-  end
-  if #ids > 0 then
-    local existing = chunked('HMGET', k.ids, ids, 1)
-    local missing = {}
-    for j = 1, #ids do
-      if not existing[j] then
-        missing[#missing + 1] = ids[j]
-        missing[#missing + 1] = id_positions[j]
-      end
+  if #changed > 0 then
+    local fields = {}
+    for _, id in ipairs(changed) do
+      fields[#fields + 1] = id
+      fields[#fields + 1] = values[id]
     end
-    if #missing > 0 then
-      chunked('HSET', k.ids, missing, 2)
+    chunked('HSET', b.ids, fields, 2)
+    if #b.names > 0 then
+      chunked('SADD', b.subjects, b.names, 1)
     end
-  end
-  for _, key_index in ipairs(member_keys) do
-    chunked('ZADD', KEYS[key_index], members[key_index], 2)
-  end
-  for _, subject in ipairs(version_subjects) do
-    redis.call('HINCRBY', k.versions, subject, versions[subject])
   end
 end

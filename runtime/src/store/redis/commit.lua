@@ -4,10 +4,9 @@
 --
 -- KEYS and ARGV are read in order, section by section:
 --   fence:       ARGV fence value ('' = none: no key; else `<token>:<owner>`), KEY lease
---   appends:     ARGV n; per append: ARGV stream name, n events, n subject keys;
---                KEYS events stream, dedupe hash, ids hash, versions hash, subject indexes;
---                then 6 ARGV per event as batch.lua reads them (subject key indexes count
---                from KEYS[1])
+--   appends:     ARGV n; per append: ARGV stream name, n events, n subjects, the subjects;
+--                KEYS events stream, id hash, subjects set, one index stream per subject;
+--                then 4 ARGV per event as batch.lua reads them
 --   acks:        ARGV n; per ack: ARGV group, n positions, positions; KEY events stream
 --   states:      ARGV n; per state: ARGV subject, encoded state; KEYS states hash, subjects
 --                sorted set
@@ -31,10 +30,14 @@ end
 local appends = {}
 for i = 1, tonumber(arg()) do
   local stream, n, subjects = arg(), tonumber(arg()), tonumber(arg())
-  local keys = {events = key(), dedupe = key(), ids = key(), versions = key()}
-  k = k + subjects
-  appends[i] = {stream = stream, keys = keys, base = a, n = n}
-  a = a + n * 6
+  local b = {events = key(), ids = key(), subjects = key(), names = {}, index = {}, n = n}
+  for s = 1, subjects do
+    b.names[s] = arg()
+    b.index[s] = key()
+  end
+  b.base = a
+  appends[i] = {stream = stream, batch = b}
+  a = a + n * SLOTS
 end
 
 local acks = {}
@@ -58,9 +61,8 @@ end
 
 local reply = {'ok'}
 for _, append in ipairs(appends) do
-  if append.n > 0 then
-    local stored, first = plan_batch(append.keys.dedupe, append.base, append.n)
-    write_batch(append.keys, append.base, append.n, stored, first, reply)
+  if append.batch.n > 0 then
+    write_batch(append.batch, plan_batch(append.batch), reply)
   end
 end
 
@@ -100,7 +102,7 @@ end
 
 local streams = key()
 for _, append in ipairs(appends) do
-  if append.n > 0 then
+  if append.batch.n > 0 then
     redis.call('SADD', streams, append.stream)
   end
 end

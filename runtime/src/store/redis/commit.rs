@@ -5,7 +5,6 @@ use redis::ScriptInvocation;
 use super::keys::{self, Keys, STREAMS};
 use super::{RedisStore, redis_error};
 use crate::event::Position;
-use crate::store::append::dedupe_key;
 use crate::store::error::parse_position;
 use crate::store::{Appended, Commit, SavedState, StoreError};
 
@@ -49,30 +48,19 @@ impl RedisStore {
         inv.arg(commit.appends.len());
         for (stream, events) in &commit.appends {
             let stream_keys = Keys::new(stream);
-            let (subjects, subject_index) = super::distinct_subjects(events);
+            let (subjects, subject_numbers) = super::distinct_subjects(events);
             inv.arg(stream);
             inv.arg(events.len());
             inv.arg(subjects.len());
+            inv.arg(&subjects);
             inv.key(stream_keys.events());
-            inv.key(stream_keys.dedupe());
             inv.key(stream_keys.ids());
-            inv.key(stream_keys.versions());
-            let subject_keys: Vec<usize> = subjects
-                .iter()
-                .map(|s| inv.key(stream_keys.subject(s)))
-                .collect();
+            inv.key(stream_keys.subjects());
+            for subject in &subjects {
+                inv.key(stream_keys.subject(subject));
+            }
             for event in events {
-                let subject_key = event
-                    .subject
-                    .as_deref()
-                    .and_then(|s| subject_index.get(s))
-                    .map_or(0, |index| subject_keys[*index]);
-                inv.arg(dedupe_key(event));
-                inv.arg(&event.id);
-                inv.arg(&event.source);
-                inv.arg(subject_key);
-                inv.arg(event.subject.as_deref().unwrap_or(""));
-                inv.arg(event.to_json());
+                super::push_event(&mut inv.inner, event, &subject_numbers);
             }
         }
 

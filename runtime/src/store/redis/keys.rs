@@ -7,6 +7,14 @@
 /// The set of every stream name.
 pub(super) const STREAMS: &str = "eddy:streams";
 
+/// String: the version of the key layout below that the data in this Redis is written in.
+/// Layout 2 replaced layout 1's dedupe hash, version hash and sorted-set subject indexes
+/// (`docs/STORAGE.md`); data written in another layout is refused, not misread.
+pub(super) const LAYOUT: &str = "eddy:layout";
+
+/// The key layout this version of Eddy reads and writes.
+pub(super) const LAYOUT_VERSION: &str = "2";
+
 /// The keys of one stream.
 pub(super) struct Keys {
     prefix: String,
@@ -25,19 +33,16 @@ impl Keys {
         format!("{}events", self.prefix)
     }
 
-    /// Hash `source` NUL `id` → position: deduplication.
-    pub(super) fn dedupe(&self) -> String {
-        format!("{}dedupe", self.prefix)
-    }
-
-    /// Hash `id` → position of the first retained event with that id: lookup by id.
+    /// Hash `id` → the positions of the retained events with that id, oldest first, separated
+    /// by spaces (one, unless several sources used the id): lookup by id, and deduplication
+    /// on `source` + `id` (a candidate's source is read from its entry).
     pub(super) fn ids(&self) -> String {
         format!("{}ids", self.prefix)
     }
 
-    /// Hash subject → version (events the subject has had).
-    pub(super) fn versions(&self) -> String {
-        format!("{}versions", self.prefix)
+    /// Set of every subject the stream has had: names the index streams to delete with it.
+    pub(super) fn subjects(&self) -> String {
+        format!("{}subjects", self.prefix)
     }
 
     /// Hash checkpoint name → position.
@@ -50,7 +55,8 @@ impl Keys {
         format!("{}subject:", self.prefix)
     }
 
-    /// Sorted set of one subject's positions (all scores 0, members [`index_member`]s).
+    /// Stream of one subject's positions: an entry `e` = `""` per event, whose id is the
+    /// event's position. Its `entries-added` counter is the subject's version.
     pub(super) fn subject(&self, subject: &str) -> String {
         format!("{}subject:{subject}", self.prefix)
     }
@@ -106,24 +112,11 @@ pub(super) fn snapshot_bodies(projection: &str, subject: &str) -> String {
     format!("eddy:projection:{{{projection}}}:snapshot-bodies:{subject}")
 }
 
-/// A snapshot's member: `<plugin hash>:<index_member(position)>`.
+/// A snapshot's member: `<plugin hash>:<padded position>`, both parts of the position
+/// zero-padded to 20 digits, so the lexicographic order of `ZRANGEBYLEX` is the order of
+/// positions.
 pub(super) fn snapshot_member(plugin: &str, position: crate::event::Position) -> String {
-    format!("{plugin}:{}", index_member(position))
-}
-
-/// A position as a member of a subject index: both parts zero-padded to 20 digits, so the
-/// lexicographic order of `ZRANGEBYLEX` is the order of positions.
-pub(super) fn index_member(position: crate::event::Position) -> String {
-    format!("{:020}-{:020}", position.ms, position.seq)
-}
-
-/// The position back from an index member.
-pub(super) fn member_position(member: &str) -> Option<crate::event::Position> {
-    let (ms, seq) = member.split_once('-')?;
-    Some(crate::event::Position::new(
-        ms.parse().ok()?,
-        seq.parse().ok()?,
-    ))
+    format!("{plugin}:{:020}-{:020}", position.ms, position.seq)
 }
 
 #[cfg(test)]
@@ -132,10 +125,9 @@ mod tests {
     use crate::event::Position;
 
     #[test]
-    fn index_members_sort_like_positions() {
-        let a = index_member(Position::new(999, 10));
-        let b = index_member(Position::new(1_000, 2));
+    fn snapshot_members_sort_like_positions() {
+        let a = snapshot_member("h", Position::new(999, 10));
+        let b = snapshot_member("h", Position::new(1_000, 2));
         assert!(a < b);
-        assert_eq!(member_position(&b), Some(Position::new(1_000, 2)));
     }
 }

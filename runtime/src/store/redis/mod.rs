@@ -8,6 +8,7 @@
 //! use connections of their own, because a blocked XREADGROUP would stall every request queued
 //! behind it on a shared connection. Needs Redis 7.0 or newer (script shebangs, XAUTOCLAIM's deleted ids).
 
+mod batch;
 mod commit;
 mod entry;
 mod keys;
@@ -23,8 +24,8 @@ use redis::streams::{
 };
 use redis::{AsyncConnectionConfig, ErrorKind, RedisError};
 
-use self::keys::{Keys, STREAMS, index_member, member_position};
-use super::append::dedupe_key;
+use self::batch::{distinct_subjects, push_event};
+use self::keys::{Keys, STREAMS};
 use super::error::parse_position;
 use super::{
     Append, Appended, Commit, Direction, EventStore, GroupStart, Lease, ORPHANED_CONSUMER,
@@ -44,22 +45,6 @@ const BLOCKING_POOL: usize = 16;
 const TRIM_STEP: u64 = 1_000;
 /// The oldest Redis this backend supports.
 const MIN_REDIS_MAJOR: u32 = 7;
-
-/// The distinct subjects of `events` in order of first appearance, and each one's index in
-/// that list (a map, not a search: a batch of 10,000 events may have as many subjects).
-pub(super) fn distinct_subjects(
-    events: &[crate::event::CloudEvent],
-) -> (Vec<&str>, std::collections::HashMap<&str, usize>) {
-    let mut subjects = Vec::new();
-    let mut index = std::collections::HashMap::new();
-    for subject in events.iter().filter_map(|e| e.subject.as_deref()) {
-        index.entry(subject).or_insert_with(|| {
-            subjects.push(subject);
-            subjects.len() - 1
-        });
-    }
-    (subjects, index)
-}
 
 /// The Redis stream key holding the events of `stream` (`eddy:{S}:events`), for clients that
 /// read the entries directly (see `docs/STORAGE.md`; `eddy bench` reads it for its baseline).
@@ -98,11 +83,21 @@ impl RedisStore {
             .await
             .map_err(|e| StoreError::Unavailable(format!("cannot use Redis at {shown}: {e}")))?;
         check_version(&info)?;
+        let scripts = scripts::Scripts::new();
+        let layout: String = scripts
+            .layout
+            .key(keys::LAYOUT)
+            .key(STREAMS)
+            .arg(keys::LAYOUT_VERSION)
+            .invoke_async(&mut conn)
+            .await
+            .map_err(|e| StoreError::Unavailable(format!("cannot use Redis at {shown}: {e}")))?;
+        check_layout(&layout)?;
         Ok(Self {
             client,
             conn,
             blocking: Mutex::new(Vec::new()),
-            scripts: scripts::Scripts::new(),
+            scripts,
         })
     }
 
@@ -152,40 +147,41 @@ impl RedisStore {
         read: &Read,
     ) -> Result<Vec<StoredEvent>, StoreError> {
         let limit = read.capped_limit();
-        let from = read.from.map(|p| format!("({}", index_member(p)));
+        if limit == 0 {
+            return Ok(Vec::new());
+        }
+        // The subject's index stream: its entry ids are the positions of its events.
+        let from = read.from.map(|p| format!("({p}"));
         let mut cmd = match read.direction {
             Direction::Forward => {
-                let mut cmd = redis::cmd("ZRANGEBYLEX");
+                let mut cmd = redis::cmd("XRANGE");
                 cmd.arg(keys.subject(subject))
                     .arg(from.as_deref().unwrap_or("-"))
                     .arg("+");
                 cmd
             }
             Direction::Backward => {
-                let mut cmd = redis::cmd("ZREVRANGEBYLEX");
+                let mut cmd = redis::cmd("XREVRANGE");
                 cmd.arg(keys.subject(subject))
                     .arg(from.as_deref().unwrap_or("+"))
                     .arg("-");
                 cmd
             }
         };
-        cmd.arg("LIMIT").arg(0).arg(limit);
-        let members: Vec<String> = cmd
+        cmd.arg("COUNT").arg(limit);
+        let index: StreamRangeReply = cmd
             .query_async(&mut self.conn())
             .await
             .map_err(redis_error)?;
-        if members.is_empty() {
+        if index.ids.is_empty() {
             return Ok(Vec::new());
         }
         let mut pipe = redis::pipe();
-        for member in &members {
-            let position = member_position(member).ok_or_else(|| {
-                StoreError::Corrupt(format!("subject index member `{member}` is not a position"))
-            })?;
+        for entry in &index.ids {
             pipe.cmd("XRANGE")
                 .arg(keys.events())
-                .arg(position.to_string())
-                .arg(position.to_string());
+                .arg(&entry.id)
+                .arg(&entry.id);
         }
         let replies: Vec<StreamRangeReply> = pipe
             .query_async(&mut self.conn())
@@ -193,7 +189,7 @@ impl RedisStore {
             .map_err(redis_error)?;
         let mut out = Vec::with_capacity(replies.len());
         // An entry can vanish between the two round trips only if a trim removed it (and its
-        // index member) meanwhile; the read then reflects the stream after the trim.
+        // index entry) meanwhile; the read then reflects the stream after the trim.
         for reply in &replies {
             out.extend(entry::decode_all(&reply.ids)?);
         }
@@ -229,6 +225,20 @@ fn check_version(info: &str) -> Result<(), StoreError> {
         )));
     }
     Ok(())
+}
+
+/// Refuses data written in another key layout than [`keys::LAYOUT_VERSION`]: its keys would
+/// be misread, or break a script half-way.
+fn check_layout(layout: &str) -> Result<(), StoreError> {
+    if layout == keys::LAYOUT_VERSION {
+        return Ok(());
+    }
+    Err(StoreError::Corrupt(format!(
+        "this Redis holds Eddy data in key layout {layout}, and this Eddy reads layout {}: \
+         see \"The Redis layout\" in docs/STORAGE.md (use another database or delete the \
+         eddy:* keys)",
+        keys::LAYOUT_VERSION
+    )))
 }
 
 /// Maps a client error: connection trouble and busy or loading servers are transient;
@@ -291,9 +301,8 @@ impl EventStore for RedisStore {
         let mut invocation = self.scripts.append.prepare_invoke();
         invocation
             .key(keys.events())
-            .key(keys.dedupe())
             .key(keys.ids())
-            .key(keys.versions())
+            .key(keys.subjects())
             .key(STREAMS);
         for subject in &subjects {
             invocation.key(keys.subject(subject));
@@ -305,22 +314,11 @@ impl EventStore for RedisStore {
         invocation
             .arg(stream)
             .arg(expected)
-            .arg(expected_subject)
-            .arg(append.events.len());
+            .arg(append.events.len())
+            .arg(subjects.len())
+            .arg(&subjects);
         for event in &append.events {
-            // Subject index keys follow the five fixed keys; Lua indexes from 1.
-            let subject_key = event
-                .subject
-                .as_deref()
-                .and_then(|s| subject_index.get(s))
-                .map_or(0, |index| index + 6);
-            invocation
-                .arg(dedupe_key(event))
-                .arg(&event.id)
-                .arg(&event.source)
-                .arg(subject_key)
-                .arg(event.subject.as_deref().unwrap_or(""))
-                .arg(event.to_json());
+            push_event(&mut invocation, event, &subject_index);
         }
         let reply: Vec<String> = invocation
             .invoke_async(&mut self.conn())
@@ -395,30 +393,34 @@ impl EventStore for RedisStore {
     ) -> Result<Option<StoredEvent>, StoreError> {
         check_name("stream", stream)?;
         let keys = Keys::new(stream);
-        let mut cmd = redis::cmd("HGET");
-        match source {
-            Some(source) => cmd.arg(keys.dedupe()).arg(format!("{source}\0{id}")),
-            None => cmd.arg(keys.ids()).arg(id),
-        };
-        let position: Option<String> = cmd
+        let positions: Option<String> = redis::cmd("HGET")
+            .arg(keys.ids())
+            .arg(id)
             .query_async(&mut self.conn())
             .await
             .map_err(redis_error)?;
-        match position {
-            Some(position) => self.entry_at(&keys, &position).await,
-            None => Ok(None),
+        // Oldest first; more than one only if several sources used this id.
+        for position in positions.as_deref().unwrap_or("").split_ascii_whitespace() {
+            let Some(event) = self.entry_at(&keys, position).await? else {
+                continue;
+            };
+            if source.is_none_or(|source| event.event.source == source) {
+                return Ok(Some(event));
+            }
         }
+        Ok(None)
     }
 
     async fn subject_version(&self, stream: &str, subject: &str) -> Result<u64, StoreError> {
         check_name("stream", stream)?;
-        let version: Option<u64> = redis::cmd("HGET")
-            .arg(Keys::new(stream).versions())
-            .arg(subject)
-            .query_async(&mut self.conn())
+        let version: u64 = self
+            .scripts
+            .version
+            .key(Keys::new(stream).subject(subject))
+            .invoke_async(&mut self.conn())
             .await
             .map_err(redis_error)?;
-        Ok(version.unwrap_or(0))
+        Ok(version)
     }
 
     async fn streams(&self) -> Result<Vec<StreamInfo>, StoreError> {
@@ -488,9 +490,8 @@ impl EventStore for RedisStore {
             .scripts
             .delete
             .key(keys.events())
-            .key(keys.dedupe())
             .key(keys.ids())
-            .key(keys.versions())
+            .key(keys.subjects())
             .key(keys.checkpoints())
             .key(STREAMS)
             .arg(stream)
@@ -516,7 +517,6 @@ impl EventStore for RedisStore {
                 .scripts
                 .trim
                 .key(keys.events())
-                .key(keys.dedupe())
                 .key(keys.ids())
                 .arg(mode)
                 .arg(value)
@@ -897,7 +897,14 @@ impl EventStore for RedisStore {
 
 #[cfg(test)]
 mod tests {
-    use super::check_version;
+    use super::{check_layout, check_version};
+
+    #[test]
+    fn data_in_another_layout_is_refused() {
+        assert!(check_layout("2").is_ok());
+        let refused = check_layout("1").unwrap_err().to_string();
+        assert!(refused.contains("layout 1"), "{refused}");
+    }
 
     #[test]
     fn redis_older_than_7_is_refused() {

@@ -3,7 +3,7 @@
 
 use redis::Script;
 
-/// A script that appends batches: `#!lua` first (so Redis 7 refuses the whole script up front
+/// A script built on the batch steps of `batch.lua`: `#!lua` first (so Redis 7 refuses the whole script up front
 /// when out of memory, rather than failing half-way through a batch), then the batch steps
 /// shared by every such script, then the script's own body.
 macro_rules! appending_script {
@@ -22,6 +22,8 @@ pub(super) struct Scripts {
     pub(super) append: Script,
     /// A commit: fence check, appends, acks, states and checkpoints.
     pub(super) commit: Script,
+    /// A subject's version, read from its index stream the way appends check it.
+    pub(super) version: Script,
     /// Safe trimming with index clean-up.
     pub(super) trim: Script,
     /// Deleting a stream and its keys.
@@ -36,6 +38,8 @@ pub(super) struct Scripts {
     pub(super) lease_release: Script,
     /// Listing live leases by prefix.
     pub(super) leases: Script,
+    /// Checking (and on a new Redis, recording) the key layout.
+    pub(super) layout: Script,
 }
 
 impl Scripts {
@@ -43,6 +47,7 @@ impl Scripts {
         Self {
             append: appending_script!("append.lua"),
             commit: appending_script!("commit.lua"),
+            version: appending_script!("version.lua"),
             trim: Script::new(include_str!("trim.lua")),
             delete: Script::new(include_str!("delete.lua")),
             remove_consumer: Script::new(include_str!("remove_consumer.lua")),
@@ -50,6 +55,7 @@ impl Scripts {
             lease_acquire: Script::new(include_str!("lease_acquire.lua")),
             lease_release: Script::new(include_str!("lease_release.lua")),
             leases: Script::new(include_str!("leases.lua")),
+            layout: Script::new(include_str!("layout.lua")),
         }
     }
 }

@@ -1,8 +1,9 @@
 #!lua
 -- Trims the oldest entries of a stream, never one a consumer group has not acknowledged, and
--- forgets their dedupe, id and subject index entries. Removes at most ARGV[3] entries per call.
+-- forgets their id hash and subject index entries. Removes at most ARGV[3] entries per call.
+-- Subject index streams are kept even when emptied: they count the subject's version.
 --
--- KEYS: 1 events stream, 2 dedupe hash, 3 ids hash
+-- KEYS: 1 events stream, 2 id hash
 -- ARGV: 1 'maxlen' | 'maxage', 2 the length to keep | the age in ms, 3 batch limit,
 --       4 subject index key prefix
 -- Reply: {removed, held (1 if a group stopped the trim)}
@@ -19,9 +20,19 @@ local function less(a, b)
   local bm, bs = parse(b)
   return am < bm or (am == bm and as < bs)
 end
-local function pad(id)
-  local ms, seq = string.match(id, '^(%d+)-(%d+)$')
-  return string.rep('0', 20 - #ms) .. ms .. '-' .. string.rep('0', 20 - #seq) .. seq
+-- Removes `position` from the id hash's list of positions of `id`.
+local function forget_id(id, position)
+  local held = redis.call('HGET', KEYS[2], id)
+  if not held then return end
+  local kept = {}
+  for p in string.gmatch(held, '%S+') do
+    if p ~= position then kept[#kept + 1] = p end
+  end
+  if #kept == 0 then
+    redis.call('HDEL', KEYS[2], id)
+  else
+    redis.call('HSET', KEYS[2], id, table.concat(kept, ' '))
+  end
 end
 
 -- The oldest entry some group still needs: its oldest pending entry, or the first entry it
@@ -65,14 +76,11 @@ for _, entry in ipairs(entries) do
   end
   local f = {}
   for i = 1, #entry[2], 2 do f[entry[2][i]] = entry[2][i + 1] end
-  if f['source'] and f['id'] then
-    redis.call('HDEL', KEYS[2], f['source'] .. '\0' .. f['id'])
-    if redis.call('HGET', KEYS[3], f['id']) == id then
-      redis.call('HDEL', KEYS[3], f['id'])
-    end
+  if f['id'] then
+    forget_id(f['id'], id)
   end
   if f['subject'] then
-    redis.call('ZREM', ARGV[4] .. f['subject'], pad(id))
+    redis.call('XDEL', ARGV[4] .. f['subject'], id)
   end
   last = id
   removed = removed + 1
