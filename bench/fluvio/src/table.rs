@@ -64,8 +64,8 @@ pub fn render(eddy: Option<&EddyRun>, fluvio: &Fold, checks: &Checks) -> String 
     }
     out += &format!(
         "\nnot in fluvio's figures: building and encoding its input records, {:.0} ns/event \
-         (an SPU passes stored batches as they are; eddy's figures include building its WIT \
-         records)\n",
+         (an SPU passes stored batches as they are; eddy's figures include encoding its \
+         events for the plugin)\n",
         fluvio.encode_ns_per_event()
     );
     out += &format!(
