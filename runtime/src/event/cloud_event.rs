@@ -77,7 +77,11 @@ impl Data {
         if content_type.is_none_or(is_json_content_type) {
             let text = String::from_utf8(bytes)
                 .map_err(|_| EventError::field("data", "JSON data must be UTF-8 text"))?;
-            let raw = RawValue::from_string(super::compact::compact_json(&text))
+            let compact = match super::compact::compact_json(&text) {
+                std::borrow::Cow::Borrowed(_) => text,
+                std::borrow::Cow::Owned(compact) => compact,
+            };
+            let raw = RawValue::from_string(compact)
                 .map_err(|e| EventError::field("data", format!("not valid JSON: {e}")))?;
             return Ok(Data::Json(raw));
         }

@@ -103,13 +103,11 @@ fn json_error(error: serde_json::Error) -> EventError {
 
 impl RawFields {
     pub(crate) fn into_event(self) -> Result<CloudEvent, EventError> {
-        let mut attrs: BTreeMap<String, Value> = BTreeMap::new();
-        for (key, value) in self.attributes {
-            // In the JSON format, a null attribute is the same as an absent one.
-            if !value.is_null() {
-                attrs.insert(key, value);
-            }
-        }
+        // A handful of members, each name at most once (checked while reading): a short list
+        // searched by name costs less than building a map for every event.
+        let mut attrs = self.attributes;
+        // In the JSON format, a null attribute is the same as an absent one.
+        attrs.retain(|(_, value)| !value.is_null());
         let specversion = required_string(&mut attrs, "specversion")?;
         if specversion != "1.0" {
             return Err(EventError::field(
@@ -147,6 +145,9 @@ impl RawFields {
         };
 
         let mut extensions = BTreeMap::new();
+        // What is left are the extensions: checked in name order, so that of several bad ones
+        // the error always names the same.
+        attrs.sort_by(|a, b| a.0.cmp(&b.0));
         for (name, value) in attrs {
             check_extension_name(&name)?;
             let value = match value {
@@ -190,16 +191,17 @@ fn json_member_to_data(raw: Box<RawValue>, content_type: Option<&str>) -> Result
             .map_err(|e| EventError::field("data", e.to_string()))?;
         return Ok(Data::Text(text));
     }
-    let compact = compact_json(raw.get());
-    if compact.len() == raw.get().len() {
-        return Ok(Data::Json(raw));
+    match compact_json(raw.get()) {
+        std::borrow::Cow::Borrowed(_) => Ok(Data::Json(raw)),
+        std::borrow::Cow::Owned(compact) => {
+            let raw = RawValue::from_string(compact)
+                .map_err(|e| EventError::field("data", e.to_string()))?;
+            Ok(Data::Json(raw))
+        }
     }
-    let raw =
-        RawValue::from_string(compact).map_err(|e| EventError::field("data", e.to_string()))?;
-    Ok(Data::Json(raw))
 }
 
-fn required_string(attrs: &mut BTreeMap<String, Value>, name: &str) -> Result<String, EventError> {
+fn required_string(attrs: &mut Vec<(String, Value)>, name: &str) -> Result<String, EventError> {
     match optional_string(attrs, name)? {
         Some(value) => Ok(value),
         None => Err(EventError::field(name, "is required")),
@@ -207,10 +209,11 @@ fn required_string(attrs: &mut BTreeMap<String, Value>, name: &str) -> Result<St
 }
 
 fn optional_string(
-    attrs: &mut BTreeMap<String, Value>,
+    attrs: &mut Vec<(String, Value)>,
     name: &str,
 ) -> Result<Option<String>, EventError> {
-    match attrs.remove(name) {
+    let found = attrs.iter().position(|(key, _)| key == name);
+    match found.map(|i| attrs.swap_remove(i).1) {
         None => Ok(None),
         Some(Value::String(s)) if s.is_empty() => Err(EventError::field(name, "must not be empty")),
         Some(Value::String(s)) => Ok(Some(s)),
