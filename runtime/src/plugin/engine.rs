@@ -3,7 +3,7 @@
 use std::path::PathBuf;
 
 use wasmtime::component::Linker;
-use wasmtime::{Cache, CacheConfig, Config, Engine};
+use wasmtime::{Cache, CacheConfig, Config, Engine, ProfilingStrategy};
 
 use super::error::LoadError;
 use super::sandbox::{self, Sandbox};
@@ -32,6 +32,20 @@ impl EngineOptions {
     }
 }
 
+/// The profiler `EDDY_WASM_PROFILER` asks for: `perfmap` (writes `/tmp/perf-<pid>.map`, so
+/// `perf report` names the functions of plugins) or `jitdump` (for `perf inject --jit`);
+/// none when unset. For finding where a plugin spends its time, not for production.
+fn profiler_from_env() -> Result<ProfilingStrategy, LoadError> {
+    match std::env::var("EDDY_WASM_PROFILER").as_deref() {
+        Err(_) | Ok("") | Ok("none") => Ok(ProfilingStrategy::None),
+        Ok("perfmap") => Ok(ProfilingStrategy::PerfMap),
+        Ok("jitdump") => Ok(ProfilingStrategy::JitDump),
+        Ok(other) => Err(LoadError::Engine(format!(
+            "EDDY_WASM_PROFILER=`{other}` is not a profiler: use `perfmap`, `jitdump` or `none`"
+        ))),
+    }
+}
+
 /// The WebAssembly engine: compiles plugins and links them against the host.
 ///
 /// Cheap to clone; create one per process and share it.
@@ -52,7 +66,8 @@ impl PluginEngine {
             .cranelift_nan_canonicalization(true)
             .relaxed_simd_deterministic(true)
             // No component-model async: halves the cost of a bare call.
-            .concurrency_support(false);
+            .concurrency_support(false)
+            .profiler(profiler_from_env()?);
         if let Some(dir) = &options.cache_dir {
             std::fs::create_dir_all(dir).map_err(|e| {
                 LoadError::Engine(format!("cache directory {}: {e}", dir.display()))
