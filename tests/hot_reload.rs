@@ -182,6 +182,11 @@ fn swapping_a_handler_under_load_hands_every_event_to_exactly_one_version() {
             std::thread::sleep(Duration::from_millis(100));
         }
     });
+    // The first swap waits for the first outputs: a closed file swaps in within milliseconds,
+    // which could otherwise beat the handler's first batch and leave version `a` no events.
+    wait_until(TIMEOUT, "the first outputs of version a", || {
+        !read_all(addr, "tagged").is_empty()
+    });
     let target = deployment.file("tagger.wasm");
     for swap in 0..SWAPS {
         let (source, hash) = if swap.is_multiple_of(2) {

@@ -285,7 +285,7 @@ fn check_names_the_world_imports_and_exports_of_the_example_plugins() {
     let (report, _) = check(&plugin_path("order_totals"));
     assert_eq!(
         report["exports"],
-        serde_json::json!(["init", "apply-events"])
+        serde_json::json!(["init", "apply-packed-events"])
     );
 
     // The sandbox probe imports filesystem and sockets: denied by the host, so still safe.
