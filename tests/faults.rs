@@ -25,7 +25,7 @@ use support::histories::{Lcg, order_history};
 use support::http::{get, request};
 use support::load::{Address, ClientLog, Load};
 use support::plugins::plugin_path;
-use support::server::{Server, wait_until, write_config};
+use support::server::{Server, assert_states_equal_replay, wait_until, write_config};
 use support::{eddy, stdout_of};
 
 /// The longest wait for one condition (a restart, catching up, readiness).
@@ -546,25 +546,7 @@ fn assert_reducer_equals_replay(server: &Server, dir: &Path, stored: &[(Position
         &file.display().to_string(),
     ])))
     .unwrap();
-    let listing = get(server.addr, "/api/v1/projections/order-totals?limit=1000").json();
-    let listed: Vec<&str> = listing["subjects"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .map(|s| s.as_str().unwrap())
-        .collect();
-    assert_eq!(
-        listed,
-        replayed.keys().map(String::as_str).collect::<Vec<_>>()
-    );
-    for (subject, state) in replayed.iter().filter(|(s, _)| !s.is_empty()) {
-        let live = get(
-            server.addr,
-            &format!("/api/v1/projections/order-totals/{subject}"),
-        )
-        .json();
-        assert_eq!(&live["state"], state, "subject {subject}");
-    }
+    assert_states_equal_replay(server, "order-totals", &replayed);
 }
 
 /// Promise 4 for handlers: exactly one output per stored input (each input's output keeps

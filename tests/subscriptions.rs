@@ -13,7 +13,7 @@ use serde_json::Value;
 use support::histories::order_history;
 use support::http::{get, post_json, request};
 use support::plugins::plugin_path;
-use support::server::{Server, wait_until, write_config};
+use support::server::{Server, assert_states_equal_replay, wait_until, write_config};
 use support::{eddy, stdout_of};
 
 const TIMEOUT: Duration = Duration::from_secs(120);
@@ -115,36 +115,6 @@ fn replay_states(dir: &Path, lines: &[String]) -> BTreeMap<String, Value> {
         &file.display().to_string(),
     ]));
     serde_json::from_str(&out).unwrap()
-}
-
-fn assert_states_equal_replay(server: &Server, name: &str, expected: &BTreeMap<String, Value>) {
-    let subjects = get(
-        server.addr,
-        &format!("/api/v1/projections/{name}?limit=1000"),
-    )
-    .json();
-    let listed: Vec<&str> = subjects["subjects"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .map(|s| s.as_str().unwrap())
-        .collect();
-    assert_eq!(
-        listed,
-        expected.keys().map(String::as_str).collect::<Vec<_>>(),
-        "the same subjects"
-    );
-    for (subject, state) in expected {
-        if subject.is_empty() {
-            continue; // not addressable in a URL path; checked through the listing above
-        }
-        let projection = get(
-            server.addr,
-            &format!("/api/v1/projections/{name}/{subject}"),
-        )
-        .json();
-        assert_eq!(&projection["state"], state, "subject {subject}");
-    }
 }
 
 fn lines(events: usize, orders: u64, seed: u64) -> Vec<String> {

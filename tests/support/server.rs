@@ -1,11 +1,16 @@
 //! A real `eddy serve` process for whole-system tests: port 0, its own data folder, stopped
 //! (SIGKILL) when dropped.
 
+use std::collections::BTreeMap;
 use std::io::{BufRead, BufReader};
 use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
+
+use serde_json::Value;
+
+use super::http::get;
 
 pub struct Server {
     pub addr: SocketAddr,
@@ -128,4 +133,36 @@ pub fn write_config(dir: &Path, text: &str) -> PathBuf {
     let path = dir.join("eddy.toml");
     std::fs::write(&path, text).unwrap();
     path
+}
+
+/// The reducer subscription `name` lists exactly the subjects of `expected` (e.g. `eddy
+/// replay` of the same events) and serves each one's state, through the HTTP API.
+pub fn assert_states_equal_replay(server: &Server, name: &str, expected: &BTreeMap<String, Value>) {
+    let subjects = get(
+        server.addr,
+        &format!("/api/v1/projections/{name}?limit=1000"),
+    )
+    .json();
+    let listed: Vec<&str> = subjects["subjects"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|s| s.as_str().unwrap())
+        .collect();
+    assert_eq!(
+        listed,
+        expected.keys().map(String::as_str).collect::<Vec<_>>(),
+        "the same subjects"
+    );
+    for (subject, state) in expected {
+        if subject.is_empty() {
+            continue; // not addressable in a URL path; checked through the listing above
+        }
+        let projection = get(
+            server.addr,
+            &format!("/api/v1/projections/{name}/{subject}"),
+        )
+        .json();
+        assert_eq!(&projection["state"], state, "subject {subject}");
+    }
 }
