@@ -65,21 +65,20 @@ impl EventBatch {
 
     /// The events of `range`, packed (the argument of `apply-packed-events`).
     pub(crate) fn packed(&self, range: Range<usize>) -> &[u8] {
-        let start = match range.start {
-            0 => 0,
-            i => self.ends[i - 1],
-        };
-        let end = match range.end {
-            0 => 0,
-            i => self.ends[i - 1],
-        };
-        &self.packed[start..end]
+        &self.packed[self.start_of(range.start)..self.start_of(range.end)]
+    }
+
+    /// Where event `index` starts in `packed` (its end, for the index past the last event).
+    fn start_of(&self, index: usize) -> usize {
+        index.checked_sub(1).map_or(0, |i| self.ends[i])
     }
 
     /// What the deterministic environment needs of event `index`: its time and its id.
     pub(crate) fn stamp(&self, index: usize) -> (i64, &str) {
-        let start = index.checked_sub(1).map_or(0, |i| self.ends[i]);
-        (self.times[index], packed::id(&self.packed[start..]))
+        (
+            self.times[index],
+            packed::id(&self.packed[self.start_of(index)..]),
+        )
     }
 
     /// Every event as a WIT record (decoded on first use, then kept).

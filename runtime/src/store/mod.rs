@@ -86,6 +86,7 @@ pub use commit::{Commit, Fence, GroupAck, Lease, SavedState, SnapshotWrite, Stat
 pub use error::{StoreError, WriteBlocked};
 pub use group::{GroupStart, ORPHANED_CONSUMER, PendingEntry};
 pub use info::{StreamInfo, Trim, Trimmed};
+pub(crate) use name::check_claim_owner;
 pub use name::{MAX_NAME_LEN, check_name};
 pub use read::{Direction, MAX_READ, Read, StoredEvent};
 pub use url::{DEFAULT_STORE_URL, StoreUrl, open};

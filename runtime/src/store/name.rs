@@ -26,6 +26,15 @@ pub fn check_name(kind: &str, name: &str) -> Result<(), StoreError> {
     Ok(())
 }
 
+/// Checks the consumer whose pending entries `claim_from` takes over: a consumer name, or
+/// [`super::ORPHANED_CONSUMER`] (which holds what stopped consumers left and is no valid name).
+pub(crate) fn check_claim_owner(owner: &str) -> Result<(), StoreError> {
+    if owner == super::ORPHANED_CONSUMER {
+        return Ok(());
+    }
+    check_name("consumer", owner)
+}
+
 #[cfg(test)]
 mod tests {
     use super::check_name;

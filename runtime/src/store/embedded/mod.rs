@@ -20,9 +20,9 @@ use redb::Database;
 use tokio::sync::Notify;
 
 use super::{
-    Append, Appended, Commit, EventStore, GroupStart, Lease, ORPHANED_CONSUMER, PendingEntry, Read,
-    SavedState, StoreError, StoredEvent, StreamInfo, Trim, Trimmed, WriteBlocked, check_name,
-    now_ms,
+    Append, Appended, Commit, EventStore, GroupStart, Lease, PendingEntry, Read, SavedState,
+    StoreError, StoredEvent, StreamInfo, Trim, Trimmed, WriteBlocked, check_claim_owner,
+    check_name, now_ms,
 };
 use crate::event::Position;
 use crate::store::commit::{check_owner, ttl_ms};
@@ -330,9 +330,7 @@ impl EventStore for EmbeddedStore {
         consumer: &str,
         limit: usize,
     ) -> Result<Vec<StoredEvent>, StoreError> {
-        if owner != ORPHANED_CONSUMER {
-            check_name("consumer", owner)?;
-        }
+        check_claim_owner(owner)?;
         check_name("consumer", consumer)?;
         let (stream, group, owner, consumer) = (
             stream.to_string(),

@@ -29,7 +29,8 @@ use self::keys::{Keys, STREAMS};
 use super::error::parse_position;
 use super::{
     Append, Appended, Commit, Direction, EventStore, GroupStart, Lease, ORPHANED_CONSUMER,
-    PendingEntry, Read, SavedState, StoreError, StoredEvent, StreamInfo, Trim, Trimmed, check_name,
+    PendingEntry, Read, SavedState, StoreError, StoredEvent, StreamInfo, Trim, Trimmed,
+    check_claim_owner, check_name,
 };
 use crate::event::Position;
 use crate::store::commit::{check_owner, ttl_ms};
@@ -717,9 +718,7 @@ impl EventStore for RedisStore {
         limit: usize,
     ) -> Result<Vec<StoredEvent>, StoreError> {
         let keys = check_group(stream, group)?;
-        if owner != ORPHANED_CONSUMER {
-            check_name("consumer", owner)?;
-        }
+        check_claim_owner(owner)?;
         check_name("consumer", consumer)?;
         let reply: StreamRangeReply = self
             .scripts
