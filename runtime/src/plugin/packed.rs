@@ -15,35 +15,95 @@ use crate::event::{CloudEvent, Position};
 /// The length written for an absent optional field.
 pub(crate) const ABSENT: u32 = u32::MAX;
 
-/// Appends `event`, read from `stream` at `position`, to `out`.
+/// Slots in an event's table of lengths besides two per extension: nine fields before the
+/// extensions, their count, and two after.
+const FIXED_SLOTS: usize = 12;
+
+/// Where the extension count sits in the table (after `id` … `data`).
+const EXTENSION_COUNT_SLOT: usize = 9;
+
+/// Appends `event`, read from `stream` at `position`, to `out`: its table of lengths, then
+/// the bytes of its fields in the same order.
 pub(crate) fn encode(out: &mut Vec<u8>, event: &CloudEvent, stream: &str, position: Position) {
-    put(out, event.id.as_bytes());
-    put(out, event.source.as_bytes());
-    put(out, event.ty.as_bytes());
-    put(out, event.specversion.as_bytes());
-    put_optional(out, event.subject.as_deref().map(str::as_bytes));
-    put_optional(out, event.time.as_ref().map(|t| t.as_str().as_bytes()));
-    put_optional(out, event.datacontenttype.as_deref().map(str::as_bytes));
-    put_optional(out, event.dataschema.as_deref().map(str::as_bytes));
-    put_optional(out, event.data.as_ref().map(|d| d.as_bytes()));
-    put_len(out, event.extensions.len());
+    let mut fields = Fields::start(out, event.extensions.len());
+    fields.put(event.id.as_bytes());
+    fields.put(event.source.as_bytes());
+    fields.put(event.ty.as_bytes());
+    fields.put(event.specversion.as_bytes());
+    fields.put_optional(event.subject.as_deref().map(str::as_bytes));
+    fields.put_optional(event.time.as_ref().map(|t| t.as_str().as_bytes()));
+    fields.put_optional(event.datacontenttype.as_deref().map(str::as_bytes));
+    fields.put_optional(event.dataschema.as_deref().map(str::as_bytes));
+    fields.put_optional(event.data.as_ref().map(|d| d.as_bytes()));
+    fields.put_count(event.extensions.len());
     for (name, value) in &event.extensions {
-        put(out, name.as_bytes());
-        put_display(out, value);
+        fields.put(name.as_bytes());
+        fields.put_display(value);
     }
-    put(out, stream.as_bytes());
-    put_position(out, position);
+    fields.put(stream.as_bytes());
+    fields.put_position(position);
 }
 
-/// Writes `<ms>-<seq>` as `Position`'s `Display` does, without the formatting machinery (it
-/// is written for every event, and `write!` cost as much as the rest of the event).
-fn put_position(out: &mut Vec<u8>, position: Position) {
-    let mut text = [0u8; 41];
-    let mut len = decimal(position.ms, &mut text);
-    text[len] = b'-';
-    len += 1;
-    len += decimal(position.seq, &mut text[len..]);
-    put(out, &text[..len]);
+/// Writes one event: reserves its table of lengths, then appends each field's bytes and
+/// fills in its slot.
+struct Fields<'a> {
+    out: &'a mut Vec<u8>,
+    /// Where the next slot of the table is in `out`.
+    slot: usize,
+}
+
+impl<'a> Fields<'a> {
+    fn start(out: &'a mut Vec<u8>, extensions: usize) -> Self {
+        let slot = out.len();
+        out.resize(slot + 4 * (FIXED_SLOTS + 2 * extensions), 0);
+        Self { out, slot }
+    }
+
+    fn fill(&mut self, value: u32) {
+        self.out[self.slot..self.slot + 4].copy_from_slice(&value.to_le_bytes());
+        self.slot += 4;
+    }
+
+    fn put_count(&mut self, count: usize) {
+        self.fill(length(count));
+    }
+
+    fn put(&mut self, bytes: &[u8]) {
+        self.fill(length(bytes.len()));
+        self.out.extend_from_slice(bytes);
+    }
+
+    fn put_optional(&mut self, bytes: Option<&[u8]>) {
+        match bytes {
+            Some(bytes) => self.put(bytes),
+            None => self.fill(ABSENT),
+        }
+    }
+
+    /// Writes a value's text form without an intermediate `String`.
+    fn put_display(&mut self, value: &impl std::fmt::Display) {
+        let at = self.out.len();
+        write!(ByteWriter(self.out), "{value}").expect("writing into a Vec cannot fail");
+        let len = self.out.len() - at;
+        self.fill(length(len));
+    }
+
+    /// Writes `<ms>-<seq>` as `Position`'s `Display` does, without the formatting machinery
+    /// (it is written for every event, and `write!` cost as much as the rest of the event).
+    fn put_position(&mut self, position: Position) {
+        let mut text = [0u8; 41];
+        let mut len = decimal(position.ms, &mut text);
+        text[len] = b'-';
+        len += 1;
+        len += decimal(position.seq, &mut text[len..]);
+        self.put(&text[..len]);
+    }
+}
+
+fn length(len: usize) -> u32 {
+    // Events are bounded far below 4 GiB by the store's limits; a longer field would make the
+    // buffer unreadable, so it is a bug worth stopping on, not something to truncate.
+    u32::try_from(len).expect("an event field shorter than 4 GiB")
 }
 
 /// Writes `n` in decimal at the start of `out`; returns how many digits it took.
@@ -63,36 +123,6 @@ fn decimal(mut n: u64, out: &mut [u8]) -> usize {
     len
 }
 
-fn put_len(out: &mut Vec<u8>, len: usize) {
-    // Events are bounded far below 4 GiB by the store's limits; a longer field would make the
-    // buffer unreadable, so it is a bug worth stopping on, not something to truncate.
-    let len = u32::try_from(len).expect("an event field shorter than 4 GiB");
-    out.extend_from_slice(&len.to_le_bytes());
-}
-
-fn put(out: &mut Vec<u8>, bytes: &[u8]) {
-    put_len(out, bytes.len());
-    out.extend_from_slice(bytes);
-}
-
-fn put_optional(out: &mut Vec<u8>, bytes: Option<&[u8]>) {
-    match bytes {
-        Some(bytes) => put(out, bytes),
-        None => out.extend_from_slice(&ABSENT.to_le_bytes()),
-    }
-}
-
-/// Writes a value's text form without an intermediate `String`: a placeholder length, the
-/// text, then the real length.
-fn put_display(out: &mut Vec<u8>, value: &impl std::fmt::Display) {
-    let at = out.len();
-    out.extend_from_slice(&[0; 4]);
-    let mut text = ByteWriter(out);
-    write!(text, "{value}").expect("writing into a Vec cannot fail");
-    let len = u32::try_from(out.len() - at - 4).expect("an event field shorter than 4 GiB");
-    out[at..at + 4].copy_from_slice(&len.to_le_bytes());
-}
-
 /// `fmt::Write` into a byte buffer.
 struct ByteWriter<'a>(&'a mut Vec<u8>);
 
@@ -104,11 +134,10 @@ impl std::fmt::Write for ByteWriter<'_> {
 }
 
 /// The id of the event that `bytes` starts with (its first field).
-pub(crate) fn id(mut bytes: &[u8]) -> &str {
-    let bytes = Reader(&mut bytes)
-        .optional()
-        .expect("an event starts with its id");
-    std::str::from_utf8(bytes).expect("packed strings are the UTF-8 this host wrote")
+pub(crate) fn id(bytes: &[u8]) -> &str {
+    let mut reader = Reader::new(bytes);
+    let id = reader.optional().expect("an event starts with its id");
+    std::str::from_utf8(id).expect("packed strings are the UTF-8 this host wrote")
 }
 
 /// Reads packed events back into WIT records, for the worlds that take a `list<event>`.
@@ -117,7 +146,7 @@ pub(crate) fn id(mut bytes: &[u8]) -> &str {
 pub(crate) fn decode(mut bytes: &[u8]) -> Vec<types::Event> {
     let mut events = Vec::new();
     while !bytes.is_empty() {
-        let mut reader = Reader(&mut bytes);
+        let mut reader = Reader::new(bytes);
         events.push(types::Event {
             id: reader.string(),
             source: reader.string(),
@@ -128,32 +157,58 @@ pub(crate) fn decode(mut bytes: &[u8]) -> Vec<types::Event> {
             datacontenttype: reader.optional_string(),
             dataschema: reader.optional_string(),
             data: reader.optional().map(<[u8]>::to_vec),
-            extensions: (0..reader.len())
+            extensions: (0..reader.count())
                 .map(|_| (reader.string(), reader.string()))
                 .collect(),
             stream: reader.string(),
             position: reader.string(),
         });
+        bytes = reader.rest();
     }
     events
 }
 
-struct Reader<'a, 'b>(&'a mut &'b [u8]);
+/// Reads one event: its table of lengths and, beside it, the bytes they measure.
+struct Reader<'b> {
+    table: &'b [u8],
+    body: &'b [u8],
+}
 
-impl<'b> Reader<'_, 'b> {
-    fn len(&mut self) -> u32 {
-        let (len, rest) = self.0.split_at(4);
-        *self.0 = rest;
-        u32::from_le_bytes(len.try_into().expect("four bytes"))
+impl<'b> Reader<'b> {
+    fn new(event: &'b [u8]) -> Self {
+        let count_at = 4 * EXTENSION_COUNT_SLOT;
+        let extensions = u32::from_le_bytes(
+            event[count_at..count_at + 4]
+                .try_into()
+                .expect("four bytes"),
+        ) as usize;
+        let (table, body) = event.split_at(4 * (FIXED_SLOTS + 2 * extensions));
+        Self { table, body }
+    }
+
+    /// What follows this event, once every field has been read.
+    fn rest(self) -> &'b [u8] {
+        debug_assert!(self.table.is_empty(), "every field of the event was read");
+        self.body
+    }
+
+    fn slot(&mut self) -> u32 {
+        let (value, rest) = self.table.split_at(4);
+        self.table = rest;
+        u32::from_le_bytes(value.try_into().expect("four bytes"))
+    }
+
+    fn count(&mut self) -> u32 {
+        self.slot()
     }
 
     fn optional(&mut self) -> Option<&'b [u8]> {
-        let len = self.len();
+        let len = self.slot();
         if len == ABSENT {
             return None;
         }
-        let (bytes, rest) = self.0.split_at(len as usize);
-        *self.0 = rest;
+        let (bytes, rest) = self.body.split_at(len as usize);
+        self.body = rest;
         Some(bytes)
     }
 
@@ -251,28 +306,44 @@ mod tests {
             Position::MAX,
         ] {
             let mut out = Vec::new();
-            put_position(&mut out, position);
-            assert_eq!(&out[4..], position.to_string().as_bytes());
-            assert_eq!(out[..4], (out.len() as u32 - 4).to_le_bytes());
+            let mut fields = Fields::start(&mut out, 0);
+            fields.put_position(position);
+            let text = position.to_string();
+            assert_eq!(&out[4 * FIXED_SLOTS..], text.as_bytes());
+            assert_eq!(out[..4], (text.len() as u32).to_le_bytes());
         }
     }
 
     #[test]
     fn the_layout_is_the_one_the_wit_documents() {
-        let event = CloudEvent::new("i", "s", "t");
+        let mut event = CloudEvent::new("i", "s", "t");
+        event.data = Some(Data::Binary(vec![0xff, 0]));
+        event
+            .extensions
+            .insert("e".into(), ExtensionValue::Integer(7));
         let mut out = Vec::new();
         encode(&mut out, &event, "x", Position::new(1, 2));
-        let absent = [0xff, 0xff, 0xff, 0xff];
-        let mut expected = Vec::new();
-        for field in [&b"i"[..], b"s", b"t", b"1.0"] {
-            expected.extend_from_slice(&(field.len() as u32).to_le_bytes());
-            expected.extend_from_slice(field);
-        }
-        for _ in 0..5 {
-            expected.extend_from_slice(&absent);
-        }
-        expected.extend_from_slice(&0u32.to_le_bytes());
-        expected.extend_from_slice(&[1, 0, 0, 0, b'x', 3, 0, 0, 0, b'1', b'-', b'2']);
+        let lengths: &[u32] = &[
+            1,        // id
+            1,        // source
+            1,        // type
+            3,        // specversion
+            u32::MAX, // subject: absent
+            u32::MAX, // time
+            u32::MAX, // datacontenttype
+            u32::MAX, // dataschema
+            2,        // data
+            1,        // one extension pair
+            1,        // its name
+            1,        // its value
+            1,        // stream
+            3,        // position
+        ];
+        let mut expected: Vec<u8> = lengths.iter().flat_map(|n| n.to_le_bytes()).collect();
+        expected.extend_from_slice(b"ist1.0");
+        expected.extend_from_slice(&[0xff, 0]);
+        expected.extend_from_slice(b"e7x1-2");
         assert_eq!(out, expected);
+        assert_eq!(id(&out), "i");
     }
 }
