@@ -200,12 +200,13 @@ impl Pipeline {
             let mut todo: &[usize] = &indices;
             while !todo.is_empty() {
                 let counted = count;
-                // Up to the next snapshot mark, or all of it.
+                // Up to the next snapshot mark, or all of it; at most a batch per call (a
+                // partition catching up reads several batches at once).
                 let room = match every {
                     0 => todo.len(),
                     every => (every - count % every) as usize,
                 };
-                let piece = &todo[..room.min(todo.len())];
+                let piece = &todo[..room.min(todo.len()).min(self.spec.batch as usize)];
                 let batch = batch_of(inputs, piece);
                 // Moved, not copied: success and failure both hand the state back.
                 match self.plugin.apply(std::mem::take(&mut state), &batch) {

@@ -12,6 +12,7 @@ use std::time::{Duration, Instant};
 
 use super::dead_letter::{REDRIVE_TYPE, dlq_stream, redrive_stream, resolve_link};
 use super::pipeline::{Fate, Input, Pipeline};
+use super::spec::MAX_BATCH;
 use super::worker::{WorkerContext, commit_with_retry_fenced, resolved_marker};
 use crate::event::Position;
 use crate::store::{
@@ -27,6 +28,25 @@ const MIN_POLL: Duration = Duration::from_millis(10);
 const MAX_POLL: Duration = Duration::from_millis(200);
 /// States kept in memory per partition before the cache is dropped and reloaded on demand.
 const MAX_CACHED_STATES: usize = 100_000;
+/// While a partition is behind (a read came back full), it reads this many batches at once
+/// (at most [`MAX_BATCH`] events) before it folds and commits: a rebuild then writes each
+/// subject's state once per read instead of once per batch, and a plugin call carries more
+/// of a subject's events (still at most `batch`). Rebuilding 1,000 orders from Redis in
+/// batches of 1,000, most calls carried one or two events and most of the time went to
+/// per-call and per-commit work.
+const CATCH_UP_BATCHES: usize = 8;
+
+/// Events per read: one batch when up to date, several while catching up.
+fn read_limit(batch: u32, behind: bool) -> usize {
+    let batch = batch as usize;
+    if behind {
+        (batch * CATCH_UP_BATCHES)
+            .min(MAX_BATCH as usize)
+            .max(batch)
+    } else {
+        batch
+    }
+}
 
 /// The lease name of a partition.
 pub(crate) fn lease_name(subscription: &str, partition: u32) -> String {
@@ -96,6 +116,7 @@ pub(crate) async fn run(ctx: WorkerContext, partition: u32, mut pipeline: Pipeli
         let mut states: HashMap<String, SavedState> = HashMap::new();
         let mut renewed = Instant::now();
         let mut idle = MIN_POLL;
+        let mut behind = false;
         loop {
             if ctx.stopping() {
                 let _ = ctx.store.release_lease(&lease, &ctx.consumer).await;
@@ -170,11 +191,12 @@ pub(crate) async fn run(ctx: WorkerContext, partition: u32, mut pipeline: Pipeli
                 }
             };
             let mut read: Vec<(String, Vec<StoredEvent>)> = Vec::new();
+            let limit = read_limit(ctx.spec.batch, behind);
             for stream in &streams {
                 let request = Read {
                     from: checkpoints[stream],
                     direction: Direction::Forward,
-                    limit: ctx.spec.batch as usize,
+                    limit,
                     subject: None,
                 };
                 match ctx.store.read(stream, request).await {
@@ -185,7 +207,8 @@ pub(crate) async fn run(ctx: WorkerContext, partition: u32, mut pipeline: Pipeli
             }
             // Several streams are folded in position order, so only up to where every
             // stream's events are known (see `horizon`); the rest waits for the next batch.
-            let horizon = clock.map(|clock| horizon(clock, &read, &redrive, ctx.spec.batch));
+            behind = read.iter().any(|(_, entries)| entries.len() >= limit);
+            let horizon = clock.map(|clock| horizon(clock, &read, &redrive, limit));
             let mut held_back = false;
             // Keep the events of this partition.
             let mut inputs = Vec::new();
@@ -381,15 +404,20 @@ async fn horizon_clock(ctx: &WorkerContext) -> Result<Option<u64>, StoreError> {
 }
 
 /// How far a batch of several streams can be folded in position order: up to the last event
-/// read of each stream that returned a full batch (it may have more just after), and before
+/// read of each stream that returned a full read (`limit` events) (it may have more just after), and before
 /// the store's clock as read before the reads (an event appended to any stream from then on
 /// gets a position at or after `<clock>-0`). Up to there every event of every stream is in
 /// hand, so no event can later turn up before one already applied — which would make the
 /// live state differ from a fold in position order (offline replay, time travel, snapshots).
-fn horizon(clock: u64, read: &[(String, Vec<StoredEvent>)], redrive: &str, batch: u32) -> Position {
+fn horizon(
+    clock: u64,
+    read: &[(String, Vec<StoredEvent>)],
+    redrive: &str,
+    limit: usize,
+) -> Position {
     let before_clock = Position::new(clock.saturating_sub(1), u64::MAX);
     read.iter()
-        .filter(|(stream, entries)| stream != redrive && entries.len() >= batch as usize)
+        .filter(|(stream, entries)| stream != redrive && entries.len() >= limit)
         .filter_map(|(_, entries)| entries.last().map(|e| e.position))
         .fold(before_clock, Position::min)
 }
