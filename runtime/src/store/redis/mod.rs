@@ -25,6 +25,7 @@ use redis::streams::{
 use redis::{AsyncConnectionConfig, ErrorKind, RedisError};
 
 use self::batch::{distinct_subjects, push_event};
+use self::entry::RangeReply;
 use self::keys::{Keys, STREAMS};
 use super::error::parse_position;
 use super::{
@@ -134,11 +135,11 @@ impl RedisStore {
     }
 
     async fn read_entries(&self, cmd: &redis::Cmd) -> Result<Vec<StoredEvent>, StoreError> {
-        let reply: StreamRangeReply = cmd
+        let reply: RangeReply = cmd
             .query_async(&mut self.conn())
             .await
             .map_err(redis_error)?;
-        entry::decode_all(&reply.ids)
+        entry::decode_all(&reply)
     }
 
     async fn read_subject(
@@ -170,21 +171,21 @@ impl RedisStore {
             }
         };
         cmd.arg("COUNT").arg(limit);
-        let index: StreamRangeReply = cmd
+        let RangeReply(index) = cmd
             .query_async(&mut self.conn())
             .await
             .map_err(redis_error)?;
-        if index.ids.is_empty() {
+        if index.is_empty() {
             return Ok(Vec::new());
         }
         let mut pipe = redis::pipe();
-        for entry in &index.ids {
+        for entry in &index {
             pipe.cmd("XRANGE")
                 .arg(keys.events())
                 .arg(&entry.id)
                 .arg(&entry.id);
         }
-        let replies: Vec<StreamRangeReply> = pipe
+        let replies: Vec<RangeReply> = pipe
             .query_async(&mut self.conn())
             .await
             .map_err(redis_error)?;
@@ -192,7 +193,7 @@ impl RedisStore {
         // An entry can vanish between the two round trips only if a trim removed it (and its
         // index entry) meanwhile; the read then reflects the stream after the trim.
         for reply in &replies {
-            out.extend(entry::decode_all(&reply.ids)?);
+            out.extend(entry::decode_all(reply)?);
         }
         Ok(out)
     }
@@ -617,7 +618,7 @@ impl EventStore for RedisStore {
         .map_err(|e| group_error(e, stream, group))?;
         let mut out = Vec::new();
         for key in reply.map(|r| r.keys).unwrap_or_default() {
-            out.extend(entry::decode_all(&key.ids)?);
+            out.extend(entry::decode_stream_ids(&key.ids)?);
         }
         Ok(out)
     }
@@ -699,7 +700,7 @@ impl EventStore for RedisStore {
                 .query_async(&mut self.conn())
                 .await
                 .map_err(|e| group_error(e, stream, group))?;
-            claimed.extend(entry::decode_all(&reply.claimed)?);
+            claimed.extend(entry::decode_stream_ids(&reply.claimed)?);
             // XAUTOCLAIM answers `0-0` once it has scanned the whole pending list.
             if reply.next_stream_id == "0-0" {
                 break;
@@ -720,7 +721,7 @@ impl EventStore for RedisStore {
         let keys = check_group(stream, group)?;
         check_claim_owner(owner)?;
         check_name("consumer", consumer)?;
-        let reply: StreamRangeReply = self
+        let reply: RangeReply = self
             .scripts
             .claim_from
             .key(keys.events())
@@ -731,7 +732,7 @@ impl EventStore for RedisStore {
             .invoke_async(&mut self.conn())
             .await
             .map_err(|e| group_error(e, stream, group))?;
-        entry::decode_all(&reply.ids)
+        entry::decode_all(&reply)
     }
 
     async fn remove_consumer(
