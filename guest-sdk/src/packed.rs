@@ -12,6 +12,10 @@ use crate::Event;
 /// The length that marks an absent optional field.
 const ABSENT: u32 = u32::MAX;
 
+/// The length that marks a field with the value it had in the previous event of the buffer:
+/// the reused [`Event`] already holds it, so reading it costs nothing.
+const SAME: u32 = u32::MAX - 1;
+
 /// Slots in an event's table besides two per extension: nine lengths before the extension
 /// count, the count, and two lengths after the extensions.
 const FIXED_SLOTS: usize = 12;
@@ -34,6 +38,8 @@ const LEADING_TEXT: [&str; 8] = [
 /// The events of a packed buffer, read in order.
 pub(crate) struct PackedEvents<'a> {
     rest: &'a [u8],
+    /// Whether an event was read: only then may fields be [`SAME`].
+    started: bool,
 }
 
 /// Why a buffer could not be read: it does not follow the `packed-events` encoding.
@@ -42,7 +48,10 @@ pub(crate) struct Malformed(pub(crate) &'static str);
 
 impl<'a> PackedEvents<'a> {
     pub(crate) fn new(bytes: &'a [u8]) -> Self {
-        Self { rest: bytes }
+        Self {
+            rest: bytes,
+            started: false,
+        }
     }
 
     /// Reads the next event into `event`; `Ok(false)` at the end of the buffer.
@@ -59,18 +68,21 @@ impl<'a> PackedEvents<'a> {
             .ok_or(Malformed("extensions"))?;
         let (table, mut body) = self.rest.split_at(table_len);
 
-        let mut leading = Run::take(&mut body, &table[..4 * 8], |i| LEADING_TEXT[i])?;
-        set(&mut event.id, leading.required()?);
-        set(&mut event.source, leading.required()?);
-        set(&mut event.ty, leading.required()?);
-        set(&mut event.specversion, leading.required()?);
-        set_optional(&mut event.subject, leading.optional()?);
-        set_optional(&mut event.time, leading.optional()?);
-        set_optional(&mut event.datacontenttype, leading.optional()?);
-        set_optional(&mut event.dataschema, leading.optional()?);
+        let repeats = self.started;
+        let mut leading = Run::take(&mut body, &table[..4 * 8], repeats, |i| LEADING_TEXT[i])?;
+        leading.required(&mut event.id)?;
+        leading.required(&mut event.source)?;
+        leading.required(&mut event.ty)?;
+        leading.required(&mut event.specversion)?;
+        leading.optional(&mut event.subject)?;
+        leading.optional(&mut event.time)?;
+        leading.optional(&mut event.datacontenttype)?;
+        leading.optional(&mut event.dataschema)?;
 
         match slot(table, 8).expect("the table holds the data slot") {
             ABSENT => event.data = None,
+            SAME if repeats => {}
+            SAME => return Err(Malformed("data")),
             len => {
                 let (bytes, rest) = body
                     .split_at_checked(len as usize)
@@ -92,11 +104,11 @@ impl<'a> PackedEvents<'a> {
             i if i == 2 * pairs => "stream",
             _ => "position",
         };
-        let mut trailing = Run::take(&mut body, &table[4 * 10..], trailing_name)?;
+        let mut trailing = Run::take(&mut body, &table[4 * 10..], repeats, trailing_name)?;
         event.extensions.truncate(pairs);
         for i in 0..pairs {
-            let name = trailing.required()?;
-            let value = trailing.required()?;
+            let name = trailing.text()?;
+            let value = trailing.text()?;
             match event.extensions.get_mut(i) {
                 Some((n, v)) => {
                     set(n, name);
@@ -105,14 +117,16 @@ impl<'a> PackedEvents<'a> {
                 None => event.extensions.push((name.to_owned(), value.to_owned())),
             }
         }
-        set(&mut event.stream, trailing.required()?);
-        set(&mut event.position, trailing.required()?);
+        trailing.required(&mut event.stream)?;
+        trailing.required(&mut event.position)?;
+        self.started = true;
         self.rest = body;
         Ok(true)
     }
 }
 
 /// The number in slot `index` of a table, if the bytes reach that far.
+#[inline(always)]
 fn slot(table: &[u8], index: usize) -> Option<u32> {
     let bytes = table.get(4 * index..4 * index + 4)?;
     Some(u32::from_le_bytes(bytes.try_into().ok()?))
@@ -124,17 +138,31 @@ struct Run<'a, Name> {
     text: &'a str,
     slots: &'a [u8],
     index: usize,
+    /// Whether fields may be [`SAME`] (not in the first event of a buffer).
+    repeats: bool,
     name: Name,
+}
+
+/// One field of a run.
+enum Field<'a> {
+    Absent,
+    Same,
+    Text(&'a str),
 }
 
 impl<'a, Name: Fn(usize) -> &'static str> Run<'a, Name> {
     /// Takes the run measured by `slots` off the front of `body`; `name` names field `i` of
     /// the run in errors.
-    fn take(body: &mut &'a [u8], slots: &'a [u8], name: Name) -> Result<Self, Malformed> {
+    fn take(
+        body: &mut &'a [u8],
+        slots: &'a [u8],
+        repeats: bool,
+        name: Name,
+    ) -> Result<Self, Malformed> {
         let mut total = 0usize;
         for i in 0..slots.len() / 4 {
             let len = slot(slots, i).expect("within the slots");
-            if len != ABSENT {
+            if len != ABSENT && len != SAME {
                 total = total.checked_add(len as usize).ok_or(Malformed(name(i)))?;
             }
         }
@@ -148,29 +176,64 @@ impl<'a, Name: Fn(usize) -> &'static str> Run<'a, Name> {
             text,
             slots,
             index: 0,
+            repeats,
             name,
         })
     }
 
-    fn optional(&mut self) -> Result<Option<&'a str>, Malformed> {
+    #[inline(always)]
+    fn next(&mut self) -> Result<Field<'a>, Malformed> {
         let index = self.index;
-        let len = slot(self.slots, index).ok_or(Malformed((self.name)(index)))?;
+        let malformed = || Malformed((self.name)(index));
+        let len = slot(self.slots, index).ok_or_else(malformed)?;
         self.index += 1;
-        if len == ABSENT {
-            return Ok(None);
+        match len {
+            ABSENT => Ok(Field::Absent),
+            SAME if self.repeats => Ok(Field::Same),
+            SAME => Err(malformed()),
+            len => {
+                // Cutting inside a character: the field's own bytes are not UTF-8.
+                let (field, rest) = self
+                    .text
+                    .split_at_checked(len as usize)
+                    .ok_or_else(malformed)?;
+                self.text = rest;
+                Ok(Field::Text(field))
+            }
         }
-        // Cutting inside a character: the field's own bytes are not UTF-8.
-        let (field, rest) = self
-            .text
-            .split_at_checked(len as usize)
-            .ok_or(Malformed((self.name)(index)))?;
-        self.text = rest;
-        Ok(Some(field))
     }
 
-    fn required(&mut self) -> Result<&'a str, Malformed> {
+    /// Reads a field that every event has into `target` (left as it is when it repeats).
+    #[inline(always)]
+    fn required(&mut self, target: &mut String) -> Result<(), Malformed> {
         let name = (self.name)(self.index);
-        self.optional()?.ok_or(Malformed(name))
+        match self.next()? {
+            Field::Text(text) => set(target, text),
+            Field::Same => {}
+            Field::Absent => return Err(Malformed(name)),
+        }
+        Ok(())
+    }
+
+    /// Reads an optional field into `target` (left as it is when it repeats).
+    #[inline(always)]
+    fn optional(&mut self, target: &mut Option<String>) -> Result<(), Malformed> {
+        match self.next()? {
+            Field::Text(text) => set_optional(target, Some(text)),
+            Field::Absent => *target = None,
+            Field::Same => {}
+        }
+        Ok(())
+    }
+
+    /// Reads a field that is always written out (an extension's name or value).
+    #[inline(always)]
+    fn text(&mut self) -> Result<&'a str, Malformed> {
+        let name = (self.name)(self.index);
+        match self.next()? {
+            Field::Text(text) => Ok(text),
+            Field::Same | Field::Absent => Err(Malformed(name)),
+        }
     }
 }
 
@@ -181,7 +244,7 @@ fn field_at(slots: &[u8], offset: usize) -> usize {
     let mut end = 0usize;
     for i in 0..fields {
         let len = slot(slots, i).expect("within the slots");
-        if len != ABSENT {
+        if len != ABSENT && len != SAME {
             end = end.saturating_add(len as usize);
             if offset < end {
                 return i;
@@ -192,11 +255,13 @@ fn field_at(slots: &[u8], offset: usize) -> usize {
 }
 
 /// Overwrites `target` with `text`, keeping its allocation.
+#[inline(always)]
 fn set(target: &mut String, text: &str) {
     target.clear();
     target.push_str(text);
 }
 
+#[inline(always)]
 fn set_optional(target: &mut Option<String>, text: Option<&str>) {
     match (target.as_mut(), text) {
         (Some(target), Some(text)) => set(target, text),
@@ -205,44 +270,55 @@ fn set_optional(target: &mut Option<String>, text: Option<&str>) {
     }
 }
 
-/// Packs events as the host does; for the SDK's own tests and for checking a plugin natively.
+/// Packs events as the host does (fields equal to the previous event's as [`SAME`]); for the
+/// SDK's own tests and for checking a plugin natively.
 #[cfg(test)]
 pub(crate) fn pack(events: &[Event]) -> Vec<u8> {
+    fn repeatable(e: &Event) -> [Option<&[u8]>; 10] {
+        [
+            Some(e.source.as_bytes()),
+            Some(e.ty.as_bytes()),
+            Some(e.specversion.as_bytes()),
+            e.subject.as_deref().map(str::as_bytes),
+            e.time.as_deref().map(str::as_bytes),
+            e.datacontenttype.as_deref().map(str::as_bytes),
+            e.dataschema.as_deref().map(str::as_bytes),
+            e.data.as_deref(),
+            Some(e.stream.as_bytes()),
+            Some(e.position.as_bytes()),
+        ]
+    }
     let mut out = Vec::new();
+    let mut previous: Option<[Option<&[u8]>; 10]> = None;
     for e in events {
-        let mut table: Vec<u32> = Vec::new();
-        let mut body: Vec<u8> = Vec::new();
-        let mut put = |bytes: Option<&[u8]>| match bytes {
-            Some(bytes) => {
+        let fields = repeatable(e);
+        let mut table = vec![e.id.len() as u32];
+        let mut body = e.id.as_bytes().to_vec();
+        let put = |table: &mut Vec<u32>, body: &mut Vec<u8>, i: usize| {
+            if previous.is_some_and(|p| p[i] == fields[i]) {
+                table.push(SAME);
+            } else if let Some(bytes) = fields[i] {
                 table.push(bytes.len() as u32);
                 body.extend_from_slice(bytes);
+            } else {
+                table.push(ABSENT);
             }
-            None => table.push(ABSENT),
         };
-        put(Some(e.id.as_bytes()));
-        put(Some(e.source.as_bytes()));
-        put(Some(e.ty.as_bytes()));
-        put(Some(e.specversion.as_bytes()));
-        put(e.subject.as_deref().map(str::as_bytes));
-        put(e.time.as_deref().map(str::as_bytes));
-        put(e.datacontenttype.as_deref().map(str::as_bytes));
-        put(e.dataschema.as_deref().map(str::as_bytes));
-        put(e.data.as_deref());
-        let mut trailing = vec![Some(e.extensions.len() as u32)];
-        let mut rest: Vec<&[u8]> = Vec::new();
-        for (name, value) in &e.extensions {
-            rest.push(name.as_bytes());
-            rest.push(value.as_bytes());
+        for i in 0..8 {
+            put(&mut table, &mut body, i);
         }
-        rest.push(e.stream.as_bytes());
-        rest.push(e.position.as_bytes());
-        trailing.extend(rest.iter().map(|bytes| Some(bytes.len() as u32)));
-        table.extend(trailing.into_iter().flatten());
-        for bytes in rest {
-            body.extend_from_slice(bytes);
+        table.push(e.extensions.len() as u32);
+        for (name, value) in &e.extensions {
+            table.extend([name.len() as u32, value.len() as u32]);
+            body.extend_from_slice(name.as_bytes());
+            body.extend_from_slice(value.as_bytes());
+        }
+        for i in 8..10 {
+            put(&mut table, &mut body, i);
         }
         out.extend(table.iter().flat_map(|n| n.to_le_bytes()));
         out.extend_from_slice(&body);
+        previous = Some(fields);
     }
     out
 }
@@ -289,6 +365,20 @@ mod tests {
             },
             Event {
                 id: "c".into(),
+                source: "/shop".into(),
+                specversion: "1.0".into(),
+                stream: "orders".into(),
+                data: Some(Vec::new()),
+                extensions: vec![("only".into(), "one".into())],
+                subject: Some(String::new()),
+                ..Event::default()
+            },
+            // Every field but the id repeats the event before: packed as `SAME`.
+            Event {
+                id: "d".into(),
+                source: "/shop".into(),
+                specversion: "1.0".into(),
+                stream: "orders".into(),
                 data: Some(Vec::new()),
                 extensions: vec![("only".into(), "one".into())],
                 subject: Some(String::new()),
@@ -331,6 +421,27 @@ mod tests {
         absurd_extensions[4 * EXTENSION_COUNT_SLOT..4 * EXTENSION_COUNT_SLOT + 4]
             .copy_from_slice(&u32::MAX.to_le_bytes());
         assert_eq!(read_all(&absurd_extensions), Err(Malformed("extensions")));
+    }
+
+    #[test]
+    fn repeated_fields_are_packed_once_and_read_back_in_every_event() {
+        let events = sample();
+        let alone = pack(&events[3..]);
+        let after = pack(&events[2..]).split_off(pack(&events[2..3]).len());
+        assert!(after.len() < alone.len(), "the repeating event is smaller");
+        assert_eq!(read_all(&pack(&events)).unwrap(), events);
+    }
+
+    #[test]
+    fn a_repeat_in_the_first_event_or_of_an_extension_is_malformed() {
+        let events = sample();
+        // The fourth event alone would repeat nothing: take its bytes as packed after the third.
+        let after = pack(&events[2..]).split_off(pack(&events[2..3]).len());
+        assert_eq!(read_all(&after), Err(Malformed("source")));
+        let mut extension = pack(&events[3..]);
+        let name_slot = 4 * (EXTENSION_COUNT_SLOT + 1);
+        extension[name_slot..name_slot + 4].copy_from_slice(&SAME.to_le_bytes());
+        assert_eq!(read_all(&extension), Err(Malformed("extension name")));
     }
 
     #[test]

@@ -1,5 +1,6 @@
 //! Converting between the host's events and the WIT records plugins see.
 
+use std::borrow::Cow;
 use std::ops::Range;
 use std::sync::OnceLock;
 
@@ -22,6 +23,8 @@ pub struct EventBatch {
     /// Each event's time in nanoseconds since the Unix epoch (0 when it has none), for the
     /// plugin's clocks.
     times: Vec<i64>,
+    /// The last event pushed, for the fields of the next that repeat it.
+    previous: packed::Previous,
     records: OnceLock<Vec<types::Event>>,
 }
 
@@ -32,6 +35,7 @@ impl EventBatch {
             packed: Vec::with_capacity(capacity * 256),
             ends: Vec::with_capacity(capacity),
             times: Vec::with_capacity(capacity),
+            previous: packed::Previous::default(),
             records: OnceLock::new(),
         }
     }
@@ -40,7 +44,13 @@ impl EventBatch {
     pub fn push(&mut self, event: &CloudEvent, stream: &str, position: Position) {
         self.times
             .push(event.time.as_ref().map_or(0, EventTime::unix_nanos));
-        packed::encode(&mut self.packed, event, stream, position);
+        packed::encode(
+            &mut self.packed,
+            event,
+            stream,
+            position,
+            &mut self.previous,
+        );
         self.ends.push(self.packed.len());
         self.records = OnceLock::new();
     }
@@ -60,12 +70,22 @@ impl EventBatch {
         self.packed.clear();
         self.ends.clear();
         self.times.clear();
+        self.previous = packed::Previous::default();
         self.records = OnceLock::new();
     }
 
-    /// The events of `range`, packed (the argument of `apply-packed-events`).
-    pub(crate) fn packed(&self, range: Range<usize>) -> &[u8] {
-        &self.packed[self.start_of(range.start)..self.start_of(range.end)]
+    /// The events of `range`, packed (the argument of `apply-packed-events`). A range that
+    /// does not start at the first event (the one-event calls that pin down a trap) gets its
+    /// first event written in full: in the batch it may repeat fields of the event before.
+    pub(crate) fn packed(&self, range: Range<usize>) -> Cow<'_, [u8]> {
+        let rest = &self.packed[self.start_of(range.start)..self.start_of(range.end)];
+        if range.start == 0 || range.is_empty() {
+            return Cow::Borrowed(rest);
+        }
+        let mut out = Vec::with_capacity(rest.len() + 256);
+        packed::encode_record(&mut out, &self.records()[range.start]);
+        out.extend_from_slice(&rest[self.start_of(range.start + 1) - self.start_of(range.start)..]);
+        Cow::Owned(out)
     }
 
     /// Where event `index` starts in `packed` (its end, for the index past the last event).

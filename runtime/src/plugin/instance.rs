@@ -296,7 +296,7 @@ impl PluginInstance {
             .set_fuel(fuel)
             .and_then(|()| match (&live.exports, acc) {
                 (Exports::ReducerPacked(r), Acc::State(state)) => r
-                    .call_apply_packed_events(&mut *store, state, batch.packed(range.clone()))
+                    .call_apply_packed_events(&mut *store, state, &batch.packed(range.clone()))
                     .map(|r| {
                         r.map(Acc::State)
                             .map_err(|e| (e.index as usize, guest(e.error)))

@@ -15,6 +15,12 @@ use crate::event::{CloudEvent, Position};
 /// The length written for an absent optional field.
 pub(crate) const ABSENT: u32 = u32::MAX;
 
+/// The length written for a field whose value is the one it had in the previous event of the
+/// buffer. Within one subject's call most fields repeat (`source`, `specversion`, `subject`,
+/// `datacontenttype`, `stream`, …): the plugin then keeps what it read for the previous event
+/// instead of reading the field again, which was a third of a small reducer's time.
+pub(crate) const SAME: u32 = u32::MAX - 1;
+
 /// Slots in an event's table of lengths besides two per extension: nine fields before the
 /// extensions, their count, and two after.
 const FIXED_SLOTS: usize = 12;
@@ -22,26 +28,73 @@ const FIXED_SLOTS: usize = 12;
 /// Where the extension count sits in the table (after `id` … `data`).
 const EXTENSION_COUNT_SLOT: usize = 9;
 
+/// The fields that may be written as [`SAME`], in table order: all but `id` and the
+/// extensions.
+const REPEATABLE: usize = 10;
+
+/// What the previous event of a buffer held in each repeatable field: where its bytes are in
+/// the buffer. Empty before the first event.
+#[derive(Debug, Clone, Default)]
+pub(crate) struct Previous(Option<[Span; REPEATABLE]>);
+
+/// Where a field's bytes are in the buffer; `len` [`ABSENT`] for an absent field.
+#[derive(Debug, Clone, Copy, Default)]
+pub(crate) struct Span {
+    start: u32,
+    len: u32,
+}
+
 /// Appends `event`, read from `stream` at `position`, to `out`: its table of lengths, then
-/// the bytes of its fields in the same order.
-pub(crate) fn encode(out: &mut Vec<u8>, event: &CloudEvent, stream: &str, position: Position) {
-    let mut fields = Fields::start(out, event.extensions.len());
+/// the bytes of its fields in the same order. A field equal to the `previous` event's is
+/// written as [`SAME`]; `previous` then describes this event.
+pub(crate) fn encode(
+    out: &mut Vec<u8>,
+    event: &CloudEvent,
+    stream: &str,
+    position: Position,
+    previous: &mut Previous,
+) {
+    let mut fields = Fields::start(out, event.extensions.len(), previous);
     fields.put(event.id.as_bytes());
-    fields.put(event.source.as_bytes());
-    fields.put(event.ty.as_bytes());
-    fields.put(event.specversion.as_bytes());
-    fields.put_optional(event.subject.as_deref().map(str::as_bytes));
-    fields.put_optional(event.time.as_ref().map(|t| t.as_str().as_bytes()));
-    fields.put_optional(event.datacontenttype.as_deref().map(str::as_bytes));
-    fields.put_optional(event.dataschema.as_deref().map(str::as_bytes));
-    fields.put_optional(event.data.as_ref().map(|d| d.as_bytes()));
+    fields.put_repeatable(Some(event.source.as_bytes()));
+    fields.put_repeatable(Some(event.ty.as_bytes()));
+    fields.put_repeatable(Some(event.specversion.as_bytes()));
+    fields.put_repeatable(event.subject.as_deref().map(str::as_bytes));
+    fields.put_repeatable(event.time.as_ref().map(|t| t.as_str().as_bytes()));
+    fields.put_repeatable(event.datacontenttype.as_deref().map(str::as_bytes));
+    fields.put_repeatable(event.dataschema.as_deref().map(str::as_bytes));
+    fields.put_repeatable(event.data.as_ref().map(|d| d.as_bytes()));
     fields.put_count(event.extensions.len());
     for (name, value) in &event.extensions {
         fields.put(name.as_bytes());
         fields.put_display(value);
     }
-    fields.put(stream.as_bytes());
+    fields.put_repeatable(Some(stream.as_bytes()));
     fields.put_position(position);
+    fields.finish();
+}
+
+/// Appends a WIT record in full, as the first event of a buffer (no field [`SAME`]).
+pub(crate) fn encode_record(out: &mut Vec<u8>, event: &types::Event) {
+    let mut previous = Previous::default();
+    let mut fields = Fields::start(out, event.extensions.len(), &mut previous);
+    fields.put(event.id.as_bytes());
+    fields.put_repeatable(Some(event.source.as_bytes()));
+    fields.put_repeatable(Some(event.type_.as_bytes()));
+    fields.put_repeatable(Some(event.specversion.as_bytes()));
+    fields.put_repeatable(event.subject.as_deref().map(str::as_bytes));
+    fields.put_repeatable(event.time.as_deref().map(str::as_bytes));
+    fields.put_repeatable(event.datacontenttype.as_deref().map(str::as_bytes));
+    fields.put_repeatable(event.dataschema.as_deref().map(str::as_bytes));
+    fields.put_repeatable(event.data.as_deref());
+    fields.put_count(event.extensions.len());
+    for (name, value) in &event.extensions {
+        fields.put(name.as_bytes());
+        fields.put(value.as_bytes());
+    }
+    fields.put_repeatable(Some(event.stream.as_bytes()));
+    fields.put_repeatable(Some(event.position.as_bytes()));
+    fields.finish();
 }
 
 /// Writes one event: reserves its table of lengths, then appends each field's bytes and
@@ -50,13 +103,23 @@ struct Fields<'a> {
     out: &'a mut Vec<u8>,
     /// Where the next slot of the table is in `out`.
     slot: usize,
+    previous: &'a mut Previous,
+    /// This event's repeatable fields, as they are written.
+    current: [Span; REPEATABLE],
+    repeatable: usize,
 }
 
 impl<'a> Fields<'a> {
-    fn start(out: &'a mut Vec<u8>, extensions: usize) -> Self {
+    fn start(out: &'a mut Vec<u8>, extensions: usize, previous: &'a mut Previous) -> Self {
         let slot = out.len();
         out.resize(slot + 4 * (FIXED_SLOTS + 2 * extensions), 0);
-        Self { out, slot }
+        Self {
+            out,
+            slot,
+            previous,
+            current: [Span::default(); REPEATABLE],
+            repeatable: 0,
+        }
     }
 
     fn fill(&mut self, value: u32) {
@@ -73,11 +136,42 @@ impl<'a> Fields<'a> {
         self.out.extend_from_slice(bytes);
     }
 
-    fn put_optional(&mut self, bytes: Option<&[u8]>) {
-        match bytes {
-            Some(bytes) => self.put(bytes),
-            None => self.fill(ABSENT),
+    /// Writes a repeatable field: [`SAME`] when the previous event had the same value.
+    fn put_repeatable(&mut self, bytes: Option<&[u8]>) {
+        let index = self.repeatable;
+        self.repeatable += 1;
+        if let Some(previous) = &self.previous.0 {
+            let before = previous[index];
+            let same = match bytes {
+                None => before.len == ABSENT,
+                Some(bytes) => {
+                    before.len as usize == bytes.len()
+                        && self.out[before.start as usize..][..bytes.len()] == *bytes
+                }
+            };
+            if same {
+                self.fill(SAME);
+                self.current[index] = before;
+                return;
+            }
         }
+        self.current[index] = match bytes {
+            Some(bytes) => {
+                let start = length(self.out.len());
+                self.put(bytes);
+                Span {
+                    start,
+                    len: length(bytes.len()),
+                }
+            }
+            None => {
+                self.fill(ABSENT);
+                Span {
+                    start: 0,
+                    len: ABSENT,
+                }
+            }
+        };
     }
 
     /// Writes a value's text form without an intermediate `String`.
@@ -96,7 +190,16 @@ impl<'a> Fields<'a> {
         text[len] = b'-';
         len += 1;
         len += decimal(position.seq, &mut text[len..]);
-        self.put(&text[..len]);
+        self.put_repeatable(Some(&text[..len]));
+    }
+
+    /// Makes this event the previous one of the next.
+    fn finish(self) {
+        debug_assert_eq!(
+            self.repeatable, REPEATABLE,
+            "every repeatable field written"
+        );
+        self.previous.0 = Some(self.current);
     }
 }
 
@@ -145,27 +248,47 @@ pub(crate) fn id(bytes: &[u8]) -> &str {
 /// The buffer is one this module wrote, so a malformed one is a bug: it panics.
 pub(crate) fn decode(mut bytes: &[u8]) -> Vec<types::Event> {
     let mut events = Vec::new();
+    // The previous event's repeatable fields, for the ones written as `SAME`.
+    let mut previous: Option<[Option<&[u8]>; REPEATABLE]> = None;
     while !bytes.is_empty() {
         let mut reader = Reader::new(bytes);
+        let id = text(reader.optional()).expect("an event starts with its id");
+        let mut fields: [Option<&[u8]>; REPEATABLE] = [None; REPEATABLE];
+        // `source` … `data`, then after the extensions `stream` and `position`.
+        for i in 0..8 {
+            fields[i] = reader.repeatable(previous.map(|p| p[i]));
+        }
+        let extensions = (0..reader.count())
+            .map(|_| (reader.string(), reader.string()))
+            .collect();
+        for i in 8..REPEATABLE {
+            fields[i] = reader.repeatable(previous.map(|p| p[i]));
+        }
+        previous = Some(fields);
+        let required = |i: usize| text(fields[i]).expect("a required field is present");
         events.push(types::Event {
-            id: reader.string(),
-            source: reader.string(),
-            type_: reader.string(),
-            specversion: reader.string(),
-            subject: reader.optional_string(),
-            time: reader.optional_string(),
-            datacontenttype: reader.optional_string(),
-            dataschema: reader.optional_string(),
-            data: reader.optional().map(<[u8]>::to_vec),
-            extensions: (0..reader.count())
-                .map(|_| (reader.string(), reader.string()))
-                .collect(),
-            stream: reader.string(),
-            position: reader.string(),
+            id,
+            source: required(0),
+            type_: required(1),
+            specversion: required(2),
+            subject: text(fields[3]),
+            time: text(fields[4]),
+            datacontenttype: text(fields[5]),
+            dataschema: text(fields[6]),
+            data: fields[7].map(<[u8]>::to_vec),
+            extensions,
+            stream: required(8),
+            position: required(9),
         });
         bytes = reader.rest();
     }
     events
+}
+
+fn text(bytes: Option<&[u8]>) -> Option<String> {
+    bytes.map(|bytes| {
+        String::from_utf8(bytes.to_vec()).expect("packed strings are the UTF-8 this host wrote")
+    })
 }
 
 /// Reads one event: its table of lengths and, beside it, the bytes they measure.
@@ -202,6 +325,15 @@ impl<'b> Reader<'b> {
         self.slot()
     }
 
+    /// The next field's bytes, or `previous`'s when it is written as [`SAME`].
+    fn repeatable(&mut self, previous: Option<Option<&'b [u8]>>) -> Option<&'b [u8]> {
+        if self.table[..4] == SAME.to_le_bytes() {
+            self.slot();
+            return previous.expect("the first event of a buffer repeats no field");
+        }
+        self.optional()
+    }
+
     fn optional(&mut self) -> Option<&'b [u8]> {
         let len = self.slot();
         if len == ABSENT {
@@ -212,15 +344,8 @@ impl<'b> Reader<'b> {
         Some(bytes)
     }
 
-    fn optional_string(&mut self) -> Option<String> {
-        self.optional().map(|bytes| {
-            String::from_utf8(bytes.to_vec()).expect("packed strings are the UTF-8 this host wrote")
-        })
-    }
-
     fn string(&mut self) -> String {
-        self.optional_string()
-            .expect("a required field of a packed event is present")
+        text(self.optional()).expect("a required field of a packed event is present")
     }
 }
 
@@ -228,6 +353,7 @@ impl<'b> Reader<'b> {
 mod tests {
     use super::*;
     use crate::event::{Data, EventTime, ExtensionValue};
+    use crate::plugin::EventBatch;
 
     fn full_event() -> CloudEvent {
         let mut event = CloudEvent::new("id-1", "/shop", "order.created");
@@ -250,20 +376,16 @@ mod tests {
         let full = full_event();
         let bare = CloudEvent::new("id-2", "/shop", "order.paid");
         let mut out = Vec::new();
-        encode(
-            &mut out,
-            &full,
-            "orders",
-            Position::new(1_700_000_000_000, 12),
-        );
-        encode(
-            &mut out,
-            &bare,
-            "orders",
-            Position::new(1_700_000_000_001, 0),
-        );
+        let mut previous = Previous::default();
+        for (event, position) in [
+            (&full, Position::new(1_700_000_000_000, 12)),
+            (&bare, Position::new(1_700_000_000_001, 0)),
+            (&full, Position::new(1_700_000_000_002, 0)),
+        ] {
+            encode(&mut out, event, "orders", position, &mut previous);
+        }
         let events = decode(&out);
-        assert_eq!(events.len(), 2);
+        assert_eq!(events.len(), 3);
         let first = &events[0];
         assert_eq!(first.id, "id-1");
         assert_eq!(first.source, "/shop");
@@ -295,6 +417,37 @@ mod tests {
         assert_eq!(second.data, None);
         assert!(second.extensions.is_empty());
         assert_eq!(second.position, "1700000000001-0");
+        // Written as the same as the event before, read back as it.
+        assert_eq!(second.source, "/shop");
+        assert_eq!(second.specversion, "1.0");
+        assert_eq!(second.stream, "orders");
+        let third = &events[2];
+        assert_eq!(third.subject.as_deref(), Some("order-7"));
+        assert_eq!(third.data.as_deref(), Some(&br#"{"qty":2}"#[..]));
+        assert_eq!(third.position, "1700000000002-0");
+    }
+
+    #[test]
+    fn a_buffer_cut_after_its_first_event_starts_with_that_event_in_full() {
+        let mut batch = EventBatch::default();
+        let full = full_event();
+        for seq in 0..3 {
+            batch.push(&full, "orders", Position::new(5, seq));
+        }
+        let whole = decode(&batch.packed(0..3));
+        for start in 0..3 {
+            let part = batch.packed(start..3);
+            assert_eq!(
+                format!("{:?}", decode(&part)),
+                format!("{:?}", &whole[start..]),
+                "from event {start}"
+            );
+            assert_eq!(id(&part), "id-1");
+        }
+        assert!(
+            batch.packed(0..3).len() < 3 * batch.packed(2..3).len(),
+            "repeated fields are written once"
+        );
     }
 
     #[test]
@@ -306,7 +459,8 @@ mod tests {
             Position::MAX,
         ] {
             let mut out = Vec::new();
-            let mut fields = Fields::start(&mut out, 0);
+            let mut previous = Previous::default();
+            let mut fields = Fields::start(&mut out, 0, &mut previous);
             fields.put_position(position);
             let text = position.to_string();
             assert_eq!(&out[4 * FIXED_SLOTS..], text.as_bytes());
@@ -322,7 +476,10 @@ mod tests {
             .extensions
             .insert("e".into(), ExtensionValue::Integer(7));
         let mut out = Vec::new();
-        encode(&mut out, &event, "x", Position::new(1, 2));
+        let mut previous = Previous::default();
+        encode(&mut out, &event, "x", Position::new(1, 2), &mut previous);
+        let first_len = out.len();
+        encode(&mut out, &event, "x", Position::new(1, 3), &mut previous);
         let lengths: &[u32] = &[
             1,        // id
             1,        // source
@@ -343,7 +500,17 @@ mod tests {
         expected.extend_from_slice(b"ist1.0");
         expected.extend_from_slice(&[0xff, 0]);
         expected.extend_from_slice(b"e7x1-2");
-        assert_eq!(out, expected);
+        assert_eq!(out[..first_len], expected);
         assert_eq!(id(&out), "i");
+        // The same event again: every repeatable field that did not change is `SAME`.
+        let same = u32::MAX - 1;
+        let lengths: &[u32] = &[
+            1, same, same, same, same, same, same, same, same, // id, then source … data
+            1, 1, 1, // the extension pair is always written
+            same, 3, // stream, position
+        ];
+        let mut expected: Vec<u8> = lengths.iter().flat_map(|n| n.to_le_bytes()).collect();
+        expected.extend_from_slice(b"ie71-3");
+        assert_eq!(out[first_len..], expected);
     }
 }
