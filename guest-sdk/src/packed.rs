@@ -338,6 +338,16 @@ mod tests {
     }
 
     fn sample() -> Vec<Event> {
+        let c = Event {
+            id: "c".into(),
+            source: "/shop".into(),
+            specversion: "1.0".into(),
+            stream: "orders".into(),
+            data: Some(Vec::new()),
+            extensions: vec![("only".into(), "one".into())],
+            subject: Some(String::new()),
+            ..Event::default()
+        };
         vec![
             Event {
                 id: "a-long-identifier".into(),
@@ -363,26 +373,11 @@ mod tests {
                 position: "10-1".into(),
                 ..Event::default()
             },
-            Event {
-                id: "c".into(),
-                source: "/shop".into(),
-                specversion: "1.0".into(),
-                stream: "orders".into(),
-                data: Some(Vec::new()),
-                extensions: vec![("only".into(), "one".into())],
-                subject: Some(String::new()),
-                ..Event::default()
-            },
+            c.clone(),
             // Every field but the id repeats the event before: packed as `SAME`.
             Event {
                 id: "d".into(),
-                source: "/shop".into(),
-                specversion: "1.0".into(),
-                stream: "orders".into(),
-                data: Some(Vec::new()),
-                extensions: vec![("only".into(), "one".into())],
-                subject: Some(String::new()),
-                ..Event::default()
+                ..c
             },
         ]
     }
