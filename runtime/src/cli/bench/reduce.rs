@@ -61,7 +61,14 @@ pub async fn run(args: ReduceArgs) -> anyhow::Result<Report> {
     let events = history::order_events(args.events, ORDERS, 42);
     if let Some(path) = &args.dump_history {
         let lines: String = events.iter().map(|e| e.to_json() + "\n").collect();
-        std::fs::write(path, lines)
+        // Flushed before measuring, so that the kernel's writeback of tens of megabytes does
+        // not run during the folds.
+        let write = || -> std::io::Result<()> {
+            let mut file = std::fs::File::create(path)?;
+            std::io::Write::write_all(&mut file, lines.as_bytes())?;
+            file.sync_all()
+        };
+        write()
             .map_err(|e| anyhow::anyhow!("cannot write the history to {}: {e}", path.display()))?;
     }
     let calls = calls_of(&events, args.batch as usize);
