@@ -463,3 +463,17 @@ fn start_position(ctx: &WorkerContext, stream: &str) -> Option<Position> {
         super::Start::Now => ctx.now_positions.get(stream).copied().flatten(),
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_partition_behind_reads_several_batches_at_once_within_the_largest_batch() {
+        assert_eq!(read_limit(256, false), 256);
+        assert_eq!(read_limit(256, true), 256 * CATCH_UP_BATCHES);
+        assert_eq!(read_limit(5_000, true), MAX_BATCH as usize);
+        assert_eq!(read_limit(MAX_BATCH, true), MAX_BATCH as usize);
+        assert_eq!(read_limit(1, true), CATCH_UP_BATCHES);
+    }
+}
